@@ -1,0 +1,23 @@
+"""Meta-World demonstrations: generator, episode shards and datasets.
+
+Generate: ``python -m dts_planner.data.generate_metaworld --out data/metaworld64 --seeds 0:40``
+(scripted experts; tasks door-open, drawer-close, button-press, reach, push; cameras corner,
+corner2, corner3; 64x64; seeds >= 1000 are kept for held-out evaluation).
+
+Shard format (``*.npz``, see ``dts_planner.data.shards``): frames of all episodes concatenated,
+episode ``e`` = rows ``starts[e]:starts[e + 1]``; per frame ``rgb`` uint8 (N, H, W, 3),
+``depth`` float16 metres, ``segmentation`` int16 geom ids, ``object_mask`` bool, ``state``
+(N, 39), ``hand_pos`` (N, 3), ``action`` (N, 4) taken at that frame (zeros on the last frame);
+per episode ``task``, ``camera``, ``instruction``, ``seed``, ``success``, ``intrinsics`` (3, 3),
+``cam_to_world`` (4, 4) (OpenCV convention, as ``dts_planner.sim.Observation``).
+
+Datasets: ``VideoClipDataset`` (AVDC clips: 8 frames from a random start to the episode end)
+and ``ActionChunkDataset`` (observation, goal 16 steps later, the 16 actions in between).
+"""
+
+from dts_planner.data.datasets import ActionChunkDataset, clip_frame_indices, VideoClipDataset
+from dts_planner.data.shards import (Episode, EpisodeTable, FRAME_FIELDS, load_episodes,
+                                     shard_paths, write_shard)
+
+__all__ = ["ActionChunkDataset", "clip_frame_indices", "Episode", "EpisodeTable",
+           "FRAME_FIELDS", "load_episodes", "shard_paths", "VideoClipDataset", "write_shard"]

@@ -1,0 +1,89 @@
+"""Torch datasets over episode shards: AVDC video clips and action-chunk samples."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from dts_planner.data.shards import load_episodes
+
+Source = str | os.PathLike | Iterable[str | os.PathLike]
+
+
+def clip_frame_indices(length: int, start: int, num_frames: int) -> np.ndarray:
+    """``num_frames`` indices spaced uniformly from ``start`` to the last frame ``length - 1``."""
+    return np.round(np.linspace(start, length - 1, num_frames)).astype(np.int64)
+
+
+class VideoClipDataset(Dataset):
+    """AVDC training clips, one per episode per epoch, from a random start to the episode end.
+
+    Item: ``frames`` (F, H, W, 3) uint8 (frame 0 is the conditioning frame, then F - 1 future
+    frames up to the last frame of the demonstration) and ``instruction`` (str).
+    """
+
+    def __init__(self, source: Source, num_frames: int = 8, tasks: Sequence[str] | None = None,
+                 successful_only: bool = True, seed: int = 0) -> None:
+        """Load the RGB frames of the (successful) episodes of the shards in ``source``."""
+        self.table = load_episodes(source, ("rgb",), successful_only, tasks)
+        self.num_frames = num_frames
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        """Return the number of episodes."""
+        return len(self.table)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Return a clip of episode ``index`` from a random start frame."""
+        length = int(self.table.lengths[index])
+        start = int(self.rng.integers(0, length))
+        rows = self.table.starts[index] + clip_frame_indices(length, start, self.num_frames)
+        return {"frames": self.table.frames["rgb"][rows],
+                "instruction": str(self.table.instruction[index])}
+
+
+class ActionChunkDataset(Dataset):
+    """(observation, goal ``horizon`` steps later, the ``horizon`` actions in between) samples.
+
+    One item per recorded step t: ``rgb`` (H, W, 3) uint8 at t, ``goal_rgb`` at
+    min(t + horizon, last frame), ``actions`` (horizon, 4) float32 taken from t on, ``valid``
+    (horizon,) bool (False past the episode end, where actions are padded with zero motion and
+    the last gripper effort), ``state`` (39,) float32, ``instruction`` (str), and any ``extra``
+    per-frame fields at t (e.g. ``depth``, ``object_mask``, ``hand_pos``).
+    """
+
+    def __init__(self, source: Source, horizon: int = 16, extra: Sequence[str] = (),
+                 tasks: Sequence[str] | None = None, successful_only: bool = True) -> None:
+        """Load the needed fields of the (successful) episodes of the shards in ``source``."""
+        self.horizon = horizon
+        self.extra = tuple(extra)
+        fields = tuple(dict.fromkeys(("rgb", "action", "state") + self.extra))
+        self.table = load_episodes(source, fields, successful_only, tasks)
+        steps = self.table.lengths - 1
+        self.episode_of_step = np.repeat(np.arange(len(self.table)), steps)
+        self.frame_of_step = np.concatenate(
+            [start + np.arange(n) for start, n in zip(self.table.starts, steps)])
+
+    def __len__(self) -> int:
+        """Return the number of recorded steps."""
+        return len(self.frame_of_step)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Return the sample at step ``index``."""
+        frames = self.table.frames
+        episode = self.episode_of_step[index]
+        t = self.frame_of_step[index]
+        last = self.table.starts[episode] + self.table.lengths[episode] - 1
+        taken = frames["action"][t:min(t + self.horizon, last)]
+        pad = np.zeros((self.horizon - len(taken), 4), np.float32)
+        pad[:, 3] = taken[-1, 3]
+        item = {"rgb": frames["rgb"][t], "goal_rgb": frames["rgb"][min(t + self.horizon, last)],
+                "actions": np.concatenate([taken, pad]),
+                "valid": np.arange(self.horizon) < len(taken),
+                "state": frames["state"][t],
+                "instruction": str(self.table.instruction[episode])}
+        item.update({name: frames[name][t] for name in self.extra})
+        return item

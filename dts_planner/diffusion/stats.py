@@ -1,0 +1,87 @@
+"""Sampler accounting: model calls, batch sizes, DTS rounds and wall time per phase."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+import time
+from typing import Iterator, Protocol
+
+import torch
+from torch import Tensor
+
+from dts_planner.diffusion.denoiser import Cond, Denoiser
+
+
+@dataclass
+class SamplerStats:
+    """What one ``Sampler.sample`` call cost.
+
+    ``batch_sizes[i]`` is the batch of the i-th sequential model call, so ``depth`` =
+    len(batch_sizes) and ``nfe`` = sum(batch_sizes) (sample-evaluations, over the whole batch).
+    DTS only: per round, ``accepted_per_round[r][b]`` draft tokens accepted and
+    ``rejected_per_round[r][b]`` discarded by sample b (both 0 once b is finished),
+    ``thresholds[r]`` the threshold, ``distances[r][b]`` the draft-target distance per token.
+    ``phase_times`` and ``wall_time`` are seconds.
+    """
+
+    sampler: str
+    nfe: int = 0
+    depth: int = 0
+    draft_calls: int = 0
+    target_calls: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+    rounds: int = 0
+    accepted_per_round: list[list[int]] = field(default_factory=list)
+    rejected_per_round: list[list[int]] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)
+    distances: list[list[list[float]]] = field(default_factory=list)
+    phase_times: dict[str, float] = field(default_factory=dict)
+    wall_time: float = 0.0
+
+    def record_call(self, batch_size: int, phase: str = "") -> None:
+        """Account one sequential model call of ``batch_size`` samples in ``phase``."""
+        self.nfe += batch_size
+        self.depth += 1
+        self.batch_sizes.append(batch_size)
+        if phase == "draft":
+            self.draft_calls += 1
+        elif phase == "target":
+            self.target_calls += 1
+
+    @contextmanager
+    def timing_total(self) -> Iterator[None]:
+        """Set ``wall_time`` to the wall time of the ``with`` body."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.wall_time = time.perf_counter() - start
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` body to ``phase_times[phase]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_times[phase] = (self.phase_times.get(phase, 0.0)
+                                       + time.perf_counter() - start)
+
+
+@dataclass
+class SampleResult:
+    """A final sample (B, ...) in model space and its stats."""
+
+    sample: Tensor
+    stats: SamplerStats
+
+
+class Sampler(Protocol):
+    """Turns noise into a sample with a Denoiser."""
+
+    name: str
+
+    def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
+               generator: torch.Generator | None = None) -> SampleResult:
+        """Sample from ``noise`` (B, ...) at t = T-1 under conditioning ``cond``."""

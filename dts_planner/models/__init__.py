@@ -1,0 +1,23 @@
+"""Video model: AVDC-compatible U-Net, VideoDiffusionModel (a Denoiser), checkpoints, text encoders.
+
+Importing this package is light: text encoders load transformers/sentence-transformers lazily.
+"""
+
+from dts_planner.models.checkpoint import (
+    check_state_dict, checkpoint_config, CheckpointError, DEFAULT_WEIGHTS, load_video_model,
+    read_checkpoint, save_checkpoint, unet_state_dict)
+from dts_planner.models.configs import (
+    AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_CONFIG, get_preset, PRESETS, UNetConfig,
+    VideoModelConfig)
+from dts_planner.models.device import resolve_device
+from dts_planner.models.unet import UNetModel
+from dts_planner.models.video_diffusion import (
+    frames_to_model_space, image_to_cond, model_space_to_uint8, VideoDiffusionModel)
+
+__all__ = [
+    "AVDC_BRIDGE", "AVDC_METAWORLD", "AVDC_THOR", "check_state_dict", "checkpoint_config",
+    "CheckpointError", "DEFAULT_CONFIG", "DEFAULT_WEIGHTS", "frames_to_model_space",
+    "get_preset", "image_to_cond", "load_video_model", "model_space_to_uint8", "PRESETS",
+    "read_checkpoint", "resolve_device", "save_checkpoint", "UNetConfig", "UNetModel",
+    "unet_state_dict", "VideoDiffusionModel", "VideoModelConfig",
+]

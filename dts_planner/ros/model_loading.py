@@ -1,0 +1,63 @@
+"""Build the planner's VideoPlanner from node parameters (model source, text encoder, device).
+
+`model_preset` builds a RANDOM-weight model of a preset architecture (tests, benchmarks);
+otherwise `model_path` (empty = the embedded default) is loaded. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import hashlib
+from pathlib import Path
+
+import torch
+
+from dts_planner.diffusion import Sampler
+from dts_planner.models import (
+    DEFAULT_WEIGHTS, get_preset, load_text_encoder, load_video_model, VideoDiffusionModel)
+from dts_planner.planning import VideoPlanner
+
+
+def check_model_source(model_path: str, preset: str) -> None:
+    """Raise ValueError with what to do when the model to load does not exist."""
+    if preset:
+        get_preset(preset)
+    elif model_path and not Path(model_path).is_file():
+        raise ValueError(f"model_path '{model_path}' is not a file")
+    elif not model_path and not DEFAULT_WEIGHTS.is_file():
+        raise ValueError(
+            f"the embedded default video model is missing ({DEFAULT_WEIGHTS}); set model_path "
+            "to a checkpoint (or model_preset to a preset for a random-weight test model)")
+
+
+def model_id(path: Path) -> str:
+    """'<file stem>@<first 8 hex of its sha256>' identifies a checkpoint in diagnostics."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return f"{path.stem}@{digest.hexdigest()[:8]}"
+
+
+def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,
+                  sampler: Sampler, device: torch.device,
+                  dtype: torch.dtype) -> tuple[VideoPlanner, str]:
+    """The VideoPlanner and a model id; ValueError/CheckpointError when it cannot be built."""
+    if preset:
+        config = get_preset(preset)
+        if image_size:
+            config = replace(config, image_size=(image_size, image_size))
+        torch.manual_seed(0)
+        model = VideoDiffusionModel(config).eval().requires_grad_(False)
+        name = f"random:{preset}@{config.image_size[0]}x{config.image_size[1]}"
+    else:
+        path = Path(model_path) if model_path else DEFAULT_WEIGHTS
+        model = load_video_model(path, device)
+        name = model_id(path)
+        size = tuple(model.config.image_size)
+        if image_size and size != (image_size, image_size):
+            raise ValueError(f"image_size {image_size} does not match the checkpoint's {size}")
+    model = model.to(device=device, dtype=dtype)
+    encoder = load_text_encoder(
+        model.config.text_encoder if text_encoder == "default" else text_encoder, device=device)
+    return VideoPlanner(model, encoder, sampler, device=device), name

@@ -1,0 +1,401 @@
+"""Video planner lifecycle node: camera `image` + `instruction` -> `plan`, `plan_diagnostics`.
+
+Thin adapter over `dts_planner.planning.VideoPlanner`. Subscription callbacks only check and
+store the latest frame and instruction; one worker thread plans (model calls are never
+concurrent and never block the executor). See docs/ros_interface.md for the interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+import time
+from typing import Any
+import uuid
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
+import numpy as np
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from rclpy.service import Service
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+import torch
+
+from dts_planner.diffusion import make_sampler, NonFiniteOutputError, Sampler, SamplerStats
+from dts_planner.planning import Plan, VideoPlanner
+from dts_planner.ros import parameters
+from dts_planner.ros.device import describe_device, free_memory, resolve_dtype, select_device
+from dts_planner.ros.diagnostics import diagnostic_array, NodeHealth
+from dts_planner.ros.image_conversion import (
+    check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames)
+from dts_planner.ros.model_loading import build_planner, check_model_source
+from dts_planner.ros.qos import latched_qos, make_qos
+from dts_planner.ros.spin import run_nodes
+from dts_planner.ros.worker import LatestSlot, Worker
+
+_SAMPLER_PREFIXES = tuple(f"{name}." for name in parameters.SAMPLERS) + ("sampler",)
+_LOG_THROTTLE_S = 5.0
+
+
+@dataclass
+class ReceivedImage:
+    """A camera message and when it arrived (node clock, and time.monotonic() in s)."""
+
+    msg: Image
+    received: Time
+    received_mono: float
+
+
+def image_age_s(stamp: Time, received: Time, now: Time) -> float:
+    """Seconds since acquisition; an unset (zero) stamp counts from reception instead."""
+    start = received if stamp.nanoseconds == 0 else stamp
+    return (now - start).nanoseconds / 1e9
+
+
+def fill_diagnostics(msg: PlanDiagnostics, stats: SamplerStats) -> None:
+    """Copy sampler counts into `msg` (batch 0 of per-sample DTS lists)."""
+    msg.sampler = stats.sampler
+    msg.nfe, msg.depth = stats.nfe, stats.depth
+    msg.draft_calls, msg.target_calls, msg.rounds = (
+        stats.draft_calls, stats.target_calls, stats.rounds)
+    msg.accepted_per_round = [int(sum(r)) for r in stats.accepted_per_round]
+    msg.rejected_per_round = [int(sum(r)) for r in stats.rejected_per_round]
+    msg.accepted_tokens = sum(msg.accepted_per_round)
+    msg.rejected_tokens = sum(msg.rejected_per_round)
+    verified = msg.accepted_tokens + msg.rejected_tokens
+    msg.acceptance_rate = msg.accepted_tokens / verified if verified else math.nan
+    msg.thresholds = [float(x) for x in stats.thresholds]
+    msg.distances = [float(d) for per_round in stats.distances
+                     for d in (per_round[0] if per_round else [])]
+
+
+class PlannerNode(LifecycleNode):
+    """Lifecycle node that turns the latest camera frame and instruction into a video plan."""
+
+    def __init__(self, node_name: str = "planner", **kwargs: Any) -> None:
+        """Declare parameters and the /diagnostics publisher; nothing is loaded until activate."""
+        super().__init__(node_name, **kwargs)
+        parameters.declare(self, parameters.PLANNER_PARAMS)
+        self.add_on_set_parameters_callback(self._validate_update)
+        self.health = NodeHealth()
+        self._images: LatestSlot[ReceivedImage] = LatestSlot()
+        self._instructions: LatestSlot[Instruction] = LatestSlot()
+        self._instruction: Instruction | None = None
+        self._plan_requested = False
+        self._last_plan_mono = -math.inf
+        self._planner: VideoPlanner | None = None
+        self._sampler_key: tuple = ()
+        self._device = torch.device("cpu")
+        self._model_id = ""
+        self._error, self._note = "", "unconfigured"
+        self._worker: Worker | None = None
+        self._inputs: list[Any] = []
+        self._outputs: list[Any] = []
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.get_parameter("diagnostics_period_s").value,
+                          self._publish_health)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate every parameter, the device and the model source; create the publishers."""
+        values = parameters.current(self, parameters.PLANNER_PARAMS)
+        reasons = parameters.check_values(parameters.PLANNER_PARAMS, values)
+        reasons += self._sampler_reasons(values)
+        try:
+            self._device, warning = select_device(values["device"], values["allow_cpu_fallback"])
+            resolve_dtype(values["dtype"], self._device)
+            check_model_source(values["model_path"], values["model_preset"])
+        except ValueError as error:
+            reasons.append(str(error))
+            warning = ""
+        if reasons:
+            self._error, self._note = "; ".join(reasons), "unconfigured"
+            for reason in reasons:
+                self.get_logger().error(f"configure: {reason}")
+            return TransitionCallbackReturn.FAILURE
+        if warning:
+            self.get_logger().warning(warning)
+        depth = values["output_qos_depth"]
+        self._plan_pub = self.create_lifecycle_publisher(VideoPlan, "plan", depth)
+        self._plan_diag_pub = self.create_lifecycle_publisher(
+            PlanDiagnostics, "plan_diagnostics", depth)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug/plan_image", 1)
+        self._outputs = [self._plan_pub, self._plan_diag_pub, self._debug_pub]
+        self._error, self._note = "", "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and warm up the model, subscribe, start the planning worker."""
+        values = parameters.current(self, parameters.PLANNER_PARAMS)
+        try:
+            start = time.perf_counter()
+            key, sampler = self._make_sampler(values)
+            self._planner, self._model_id = build_planner(
+                values["model_path"], values["model_preset"], values["image_size"],
+                values["text_encoder"], sampler, self._device,
+                resolve_dtype(values["dtype"], self._device))
+            self._sampler_key = key
+            loaded = time.perf_counter() - start
+            blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
+            for _ in range(values["warmup_runs"]):
+                self._planner.plan(blank, "warm up", seed=0)
+            warm = time.perf_counter() - start - loaded
+        except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
+            self._release_model()
+            self._error = f"model load failed: {error}"
+            self.get_logger().error(f"activate: {self._error}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(
+            f"model {self._model_id} on {describe_device(self._device)}, dtype {values['dtype']}"
+            f", sampler {values['sampler']}: loaded in {loaded:.2f} s, warm-up "
+            f"({values['warmup_runs']} plan(s)) {warm:.2f} s")
+        self._inputs = [
+            self.create_subscription(
+                Image, "image", self._on_image,
+                make_qos(values["image_qos.reliability"], values["image_qos.depth"])),
+            self.create_subscription(
+                Instruction, "instruction", self._on_instruction, latched_qos()),
+            self.create_service(Trigger, "replan", self._on_replan),
+        ]
+        self._worker = Worker(f"{self.get_name()}-planning", self._plan_step,
+                              self._on_worker_error)
+        self._worker.start()
+        self._error, self._note = "", ""
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop planning (the current plan finishes), unsubscribe and free the model memory."""
+        self._stop_inputs()
+        self._release_model()
+        self._note = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the publishers."""
+        self._destroy_outputs()
+        self._error, self._note = "", "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything from any state."""
+        self.close()
+        return super().on_shutdown(state)
+
+    def close(self) -> None:
+        """Stop the worker, unsubscribe, free the model and publishers (idempotent)."""
+        self._stop_inputs()
+        self._release_model()
+        self._destroy_outputs()
+        self._note = "shut down"
+
+    def destroy_node(self) -> None:
+        """Stop the worker and free everything before the node's entities go."""
+        self.close()
+        super().destroy_node()
+
+    def _stop_inputs(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        for entity in self._inputs:
+            if isinstance(entity, Service):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._inputs = []
+        self._images.clear()
+
+    def _release_model(self) -> None:
+        self._planner = None
+        self._sampler_key = ()
+        free_memory(self._device)
+
+    def _destroy_outputs(self) -> None:
+        for pub in self._outputs:
+            self.destroy_lifecycle_publisher(pub)
+        self._outputs = []
+
+    # ------------------------------------------------------------------ parameters
+    def _sampler_reasons(self, values: dict[str, Any]) -> list[str]:
+        """Why the sampler settings in `values` cannot build a sampler (empty if they can)."""
+        try:
+            self._make_sampler(values)
+        except (ValueError, TypeError) as error:
+            return [f"sampler '{values['sampler']}': {error}"]
+        return []
+
+    def _validate_update(self, params: list[Parameter]) -> Any:
+        """on-set callback: accept only valid values; they apply on the next plan."""
+        update = {p.name: p.value for p in params}
+        reasons = parameters.check_values(parameters.PLANNER_PARAMS, update)
+        if not reasons and any(name.startswith(_SAMPLER_PREFIXES) for name in update):
+            values = parameters.current(self, parameters.PLANNER_PARAMS)
+            reasons = self._sampler_reasons({**values, **update})
+        return parameters.result(reasons)
+
+    @staticmethod
+    def _make_sampler(values: dict[str, Any]) -> tuple[tuple, Sampler]:
+        """The sampler of `values` and a key that changes when its settings do."""
+        kwargs = parameters.sampler_kwargs(values)
+        key = (values["sampler"], tuple(sorted(kwargs.items())))
+        return key, make_sampler(values["sampler"], **kwargs)
+
+    def _apply_sampler(self, values: dict[str, Any]) -> None:
+        """Rebuild the planner's sampler when its parameters changed since the last plan."""
+        key, sampler = self._make_sampler(values)
+        if key != self._sampler_key:
+            self._planner.sampler, self._sampler_key = sampler, key
+            self.get_logger().info(f"sampler now {key[0]} {dict(key[1])}")
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, msg: Image) -> None:
+        """Check and store the latest frame (no decoding, no model work here)."""
+        self.health.input_arrived()
+        self.health.count("images_received")
+        try:
+            check_image(msg)
+        except ImageConversionError as error:
+            self._drop_invalid(error)
+            return
+        if self._images.put(ReceivedImage(msg, self.get_clock().now(), time.monotonic())):
+            self.health.count("images_skipped")   # replaced before the worker took it
+        if self._worker is not None:
+            self._worker.notify()
+
+    def _on_instruction(self, msg: Instruction) -> None:
+        """Store the latest instruction."""
+        self.health.count("instructions_received")
+        self._instructions.put(msg)
+        if self._worker is not None:
+            self._worker.notify()
+
+    def _on_replan(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        """`replan` service: plan again from the next fresh frame (policy on_demand)."""
+        self.health.count("replans_requested")
+        self._plan_requested = True
+        if self._worker is not None:
+            self._worker.notify()
+        response.success, response.message = True, "a plan from the next fresh frame"
+        return response
+
+    def _drop_invalid(self, error: ImageConversionError) -> None:
+        self.health.count(f"images_invalid_{error.reason}")
+        self.get_logger().warning(f"dropped camera image: {error}",
+                                  throttle_duration_sec=_LOG_THROTTLE_S)
+
+    # ------------------------------------------------------------------ planning worker
+    def _next_image(self, values: dict[str, Any]) -> ReceivedImage | None:
+        """Return the frame to plan from now under the replan policy, or None to wait."""
+        policy = values["replan_policy"]
+        if policy == "on_demand" and not self._plan_requested:
+            return None
+        if (policy == "periodic"
+                and time.monotonic() - self._last_plan_mono < values["replan_period_s"]):
+            return None
+        return self._images.take()
+
+    def _plan_step(self) -> bool:
+        """One worker iteration: plan from the newest frame if the policy says so."""
+        instruction = self._instructions.take()
+        if instruction is not None:
+            self._instruction, self._plan_requested = instruction, True
+        values = parameters.current(self, parameters.PLANNER_PARAMS)
+        received = self._next_image(values)
+        if received is None or self._planner is None:
+            return False
+        header = received.msg.header
+        started = self.get_clock().now()
+        age = image_age_s(Time.from_msg(header.stamp), received.received, started)
+        report = PlanDiagnostics(header=header, plan_id=uuid.uuid4().hex[:16],
+                                 sampler=values["sampler"], model_id=self._model_id,
+                                 device=str(self._device), image_age_s=age,
+                                 queue_wait_s=time.monotonic() - received.received_mono,
+                                 sampling_time_s=math.nan, total_latency_s=math.nan)
+        self.health.set(last_image_age_s=age)
+        if self._instruction is None or not self._instruction.text.strip():
+            self.health.count("no_instruction")
+            return self._reject(report, PlanDiagnostics.NO_INSTRUCTION,
+                                "no instruction received yet" if self._instruction is None
+                                else "the instruction is empty")
+        if age > values["max_image_age_s"]:
+            self.health.count("images_stale")
+            return self._reject(report, PlanDiagnostics.STALE_INPUT,
+                                f"image is {age:.3f} s old > max_image_age_s "
+                                f"{values['max_image_age_s']}")
+        try:
+            rgb = image_to_rgb(received.msg)
+        except ImageConversionError as error:
+            self._drop_invalid(error)
+            return True
+        self._apply_sampler(values)
+        seed = None if values["seed"] < 0 else values["seed"]
+        try:
+            plan = self._planner.plan(rgb, self._instruction.text, seed=seed)
+        except NonFiniteOutputError as error:
+            self.health.count("plans_rejected_nan")
+            return self._reject(report, PlanDiagnostics.REJECTED_NAN, str(error))
+        except Exception as error:  # noqa: BLE001 - a model failure must not kill the node
+            self.health.count("plans_failed")
+            return self._reject(report, PlanDiagnostics.MODEL_ERROR,
+                                f"{type(error).__name__}: {error}")
+        self._last_plan_mono = time.monotonic()
+        self._plan_requested = False
+        self._publish_plan(plan, received, report, values, rgb)
+        return True
+
+    def _reject(self, report: PlanDiagnostics, status: int, message: str) -> bool:
+        """Publish a PlanDiagnostics with a failure `status`, log it (throttled)."""
+        report.status, report.message = status, message
+        self._plan_diag_pub.publish(report)
+        self.get_logger().warning(f"no plan: {message}", throttle_duration_sec=_LOG_THROTTLE_S)
+        return True
+
+    def _publish_plan(self, plan: Plan, received: ReceivedImage, report: PlanDiagnostics,
+                      values: dict[str, Any], rgb: np.ndarray) -> None:
+        header = received.msg.header
+        fill_diagnostics(report, plan.stats)
+        report.sampling_time_s = plan.sampling_time_s
+        msg = VideoPlan(header=header, plan_id=report.plan_id,
+                        instruction=self._instruction.text, task_id=self._instruction.task_id,
+                        frames=[rgb_to_image(frame, header) for frame in plan.frames],
+                        frame_dt=values["frame_dt_s"])
+        report.total_latency_s = time.monotonic() - received.received_mono
+        msg.diagnostics = report
+        self._plan_pub.publish(msg)
+        self._plan_diag_pub.publish(report)
+        self.health.count("plans_published")
+        self.health.set(last_plan_latency_s=report.total_latency_s,
+                        last_sampling_time_s=plan.sampling_time_s,
+                        last_nfe=float(report.nfe),
+                        last_acceptance_rate=float(report.acceptance_rate))
+        if self._debug_pub.get_subscription_count() > 0:
+            height, width = plan.frames.shape[1:3]
+            source = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+            self._debug_pub.publish(rgb_to_image(
+                tile_frames(np.concatenate([source[None], plan.frames])), header))
+
+    def _on_worker_error(self, error: BaseException) -> None:
+        self.health.count("worker_errors")
+        self.get_logger().error(f"planning worker: {type(error).__name__}: {error}",
+                                throttle_duration_sec=_LOG_THROTTLE_S)
+
+    # ------------------------------------------------------------------ /diagnostics
+    def _publish_health(self) -> None:
+        def value(name: str) -> Any:
+            return self.get_parameter(name).value
+        self.health.set(model=self._model_id, device=str(self._device),
+                        sampler=value("sampler"), dtype=value("dtype"),
+                        lifecycle_state=self._state_machine.current_state[1])
+        status = self.health.status(
+            f"{self.get_fully_qualified_name()}: video planner", str(self._device),
+            value("no_input_warn_s"), error=self._error, warning=self._note)
+        self._diagnostics_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the planner node (`ros2 run dts_planner planner_node`)."""
+    run_nodes(lambda: [PlannerNode()], args)

@@ -1,0 +1,1 @@
+"""Training commands: video model and diffusion policy."""

@@ -1,0 +1,214 @@
+"""Train the video diffusion model on Meta-World demonstration shards (AVDC recipe, CPU-sized).
+
+``python -m dts_planner.training.train_video --data data/metaworld64 --out runs/video``
+
+AVDC's objective (v-prediction, T = 100 cosine, min-SNR-5 weighting), text dropout (the whole
+embedding zeroed with p = 0.1, for classifier-free guidance), AdamW with linear warm-up and
+cosine decay, EMA weights (diffusers ``EMAModel`` with warm-up). Text embeddings are computed
+once per instruction. ``OUT/checkpoint.pt`` is written in AVDC's layout with
+``dts_planner.models.save_checkpoint`` (online + EMA weights, optimizer, step) every
+``--save-every`` steps and at the end; rerunning the command resumes from it. ``OUT/loss.csv``
+logs every step and ``OUT/loss_curve.png`` plots it. ``--export`` writes the EMA weights alone
+in float16 (the shippable default model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+from pathlib import Path
+import time
+from typing import Sequence
+
+from diffusers.training_utils import EMAModel
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dts_planner.data import VideoClipDataset
+from dts_planner.models import (
+    frames_to_model_space, get_preset, image_to_cond, load_video_model, read_checkpoint,
+    save_checkpoint, unet_state_dict, VideoDiffusionModel)
+from dts_planner.models.text_encoders import make_text_encoder
+from dts_planner.training.diffusion_loss import v_prediction_loss
+
+CHECKPOINT = "checkpoint.pt"
+LOSS_CSV = "loss.csv"
+LOSS_PNG = "loss_curve.png"
+
+
+def embed_instructions(instructions: Sequence[str], encoder_name: str) -> dict[str, torch.Tensor]:
+    """Text embedding (L, D) of each distinct instruction, computed once."""
+    encoder = make_text_encoder(encoder_name)
+    return {text: encoder.encode([text])[0] for text in sorted(set(instructions))}
+
+
+def make_batch(dataset: VideoClipDataset, embeddings: dict[str, torch.Tensor],
+               indices: np.ndarray, text_dropout: float, generator: torch.Generator
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Model-space future video (B, F*3, H, W) and conditioning for episodes ``indices``."""
+    items = [dataset[int(i)] for i in indices]
+    frames = torch.from_numpy(np.stack([item["frames"] for item in items]))
+    texts = [embeddings[item["instruction"]] for item in items]
+    length = max(text.shape[0] for text in texts)
+    task_embed = torch.zeros(len(texts), length, texts[0].shape[1])
+    for row, text in enumerate(texts):
+        task_embed[row, :text.shape[0]] = text
+    keep = torch.rand(len(texts), generator=generator) >= text_dropout
+    task_embed = task_embed * keep[:, None, None]
+    return frames_to_model_space(frames[:, 1:]), {"image": image_to_cond(frames[:, 0]),
+                                                  "task_embed": task_embed}
+
+
+def learning_rate(step: int, base: float, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 10% of ``base`` at ``total``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+def plot_loss(csv_path: Path, png_path: Path) -> None:
+    """Plot the per-step loss and its 50-step running mean from the loss CSV."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    steps = np.array([int(row["step"]) for row in rows])
+    losses = np.array([float(row["loss"]) for row in rows])
+    window = min(50, len(losses))
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.plot(steps, losses, alpha=0.3, lw=0.8, label="loss")
+    axes.plot(steps[window - 1:], smooth, lw=1.5, label=f"{window}-step mean")
+    axes.set(xlabel="step", ylabel="min-SNR-weighted v MSE", yscale="log",
+             title="video model training loss")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=100)
+    plt.close(figure)
+
+
+def export_ema(checkpoint_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Write the EMA weights of a training checkpoint alone, in float16, to ``out``."""
+    checkpoint = read_checkpoint(checkpoint_path)
+    model = load_video_model(checkpoint_path).half()
+    save_checkpoint(out, model, step=int(checkpoint["step"]), ema_only=True,
+                    extra=checkpoint.get("extra"))
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Train (or resume) and return the checkpoint path."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = get_preset(args.preset)
+    dataset = VideoClipDataset(args.data, num_frames=config.num_frames + 1, tasks=args.tasks,
+                               seed=args.seed)
+    embeddings = embed_instructions(dataset.table.instruction.tolist(), config.text_encoder)
+    model = VideoDiffusionModel(config).train()
+    ema_model = VideoDiffusionModel(config).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    step, elapsed = 0, 0.0
+    checkpoint_path = out / CHECKPOINT
+    if checkpoint_path.exists():
+        checkpoint = read_checkpoint(checkpoint_path)
+        model.load_state_dict(unet_state_dict(checkpoint, use_ema=False))
+        ema_model.load_state_dict(unet_state_dict(checkpoint, use_ema=True))
+        optimizer.load_state_dict(checkpoint["opt"])
+        step = int(checkpoint["step"])
+        elapsed = float(checkpoint["extra"].get("train_seconds", 0.0))
+    else:
+        ema_model.load_state_dict(model.state_dict())
+    ema = EMAModel(ema_model.parameters(), decay=args.ema_decay, use_ema_warmup=True,
+                   power=0.75)
+    ema.optimization_step = step
+    generator = torch.Generator().manual_seed(args.seed + step)
+    rng = np.random.default_rng(args.seed + step)
+    summary = {"episodes": len(dataset), "tasks": sorted(set(dataset.table.task.tolist())),
+               "cameras": sorted(set(dataset.table.camera.tolist())),
+               "batch_size": args.batch_size, "lr": args.lr, "text_dropout": args.text_dropout,
+               "min_snr_gamma": args.min_snr_gamma, "data": str(args.data)}
+
+    def save() -> None:
+        ema.copy_to(ema_model.parameters())
+        summary.update(train_seconds=round(elapsed, 1), steps=step)
+        save_checkpoint(checkpoint_path, model, ema_model=ema_model, step=step,
+                        optimizer_state=optimizer.state_dict(), extra=summary)
+        plot_loss(out / LOSS_CSV, out / LOSS_PNG)
+
+    deadline = time.monotonic() + 60.0 * args.max_minutes
+    new_log = not (out / LOSS_CSV).exists()
+    with open(out / LOSS_CSV, "a", newline="") as log:
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "loss", "lr", "seconds"])
+        progress = tqdm(total=args.steps, initial=step, desc="video model", unit="step",
+                        mininterval=10)
+        while step < args.steps and time.monotonic() < deadline:
+            started = time.monotonic()
+            lr = learning_rate(step, args.lr, args.warmup, args.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x0, cond = make_batch(dataset, embeddings,
+                                  rng.integers(0, len(dataset), args.batch_size),
+                                  args.text_dropout, generator)
+            loss = v_prediction_loss(model, x0, cond, generator, args.min_snr_gamma)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            ema.step(model.parameters())
+            step += 1
+            elapsed += time.monotonic() - started
+            writer.writerow([step, f"{loss.item():.5f}", f"{lr:.3e}", f"{elapsed:.1f}"])
+            log.flush()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            if step % args.save_every == 0:
+                save()
+        progress.close()
+    save()
+    if args.export:
+        export_ema(checkpoint_path, args.export)
+    return checkpoint_path
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="shard directory (or file)")
+    parser.add_argument("--out", required=True, help="run directory (resumed if it exists)")
+    parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
+    parser.add_argument("--max-minutes", type=float, default=math.inf,
+                        help="stop (and save) after this much wall time in this run")
+    parser.add_argument("--preset", default="default", help="model config preset")
+    parser.add_argument("--tasks", nargs="+", default=None, help="subset of tasks")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--weight-decay", type=float, default=1e-2)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--text-dropout", type=float, default=0.1)
+    parser.add_argument("--min-snr-gamma", type=float, default=5.0)
+    parser.add_argument("--save-every", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export", default=None,
+                        help="also write the EMA weights alone (float16) to this path")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point."""
+    path = train(parse_args(argv))
+    print(f"checkpoint: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run the linters (flake8 + pep257 docstrings) and the pytest suite against the built workspace.
+# Extra arguments go to pytest, e.g.: bash scripts/test.sh test/test_msgs_roundtrip.py -x
+# Needs `bash scripts/setup.sh` first. "No tests collected" counts as a failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck disable=SC1091
+source scripts/env.sh
+START=$SECONDS
+
+LINT_PATHS=()
+for p in dts_planner launch test scripts setup.py; do [[ -e "$p" ]] && LINT_PATHS+=("$p"); done
+echo "==> flake8 ${LINT_PATHS[*]}"
+lint_rc=0
+python -m flake8 "${LINT_PATHS[@]}" || lint_rc=$?
+[[ $lint_rc == 0 ]] && echo "flake8: clean"
+
+# flake8 ran above; test/test_lint.py repeats it for plain `pytest` / `colcon test` runs.
+echo "==> pytest $*"
+test_rc=0
+python -m pytest -p no:cacheprovider --deselect test/test_lint.py::test_flake8 "$@" \
+    || test_rc=$?
+[[ $test_rc == 5 ]] && echo "test.sh: error: pytest collected no tests" >&2
+
+echo "==> test.sh: flake8 rc=$lint_rc, pytest rc=$test_rc, $((SECONDS - START)) s"
+if [[ $lint_rc != 0 || $test_rc != 0 ]]; then exit 1; fi

@@ -1,0 +1,242 @@
+"""Planner node on a real rclpy graph over DDS: plans, stamps, parameters, lifecycle, bad inputs."""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+import numpy as np
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.qos import QoSProfile
+from ros_helpers import camera_image, instruction, overrides, start_planner, TINY_PLANNER
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+import torch
+
+from dts_planner.ros.planner_node import PlannerNode
+from dts_planner.ros.qos import latched_qos, make_qos
+
+RELIABLE = make_qos("reliable", 10)
+
+
+class Probe:
+    """A test node publishing the planner's inputs and recording its outputs in `namespace`."""
+
+    def __init__(self, ros, namespace: str) -> None:
+        """Create publishers and recording subscriptions."""
+        self.ros = ros
+        self.node = ros.node("probe", namespace=namespace)
+        self.plans: list[VideoPlan] = []
+        self.reports: list[PlanDiagnostics] = []
+        self.node.create_subscription(VideoPlan, "plan", self.plans.append, RELIABLE)
+        self.node.create_subscription(PlanDiagnostics, "plan_diagnostics", self.reports.append,
+                                      RELIABLE)
+        self.images = self.node.create_publisher(Image, "image", make_qos("reliable", 10))
+        self.instructions = self.node.create_publisher(Instruction, "instruction",
+                                                       latched_qos())
+
+    def connect(self) -> None:
+        """Wait until the planner subscribed to both inputs."""
+        assert self.ros.wait_for(lambda: self.images.get_subscription_count() > 0
+                                 and self.instructions.get_subscription_count() > 0, 10.0)
+
+    def instruct(self, planner: PlannerNode, text: str = "open the door") -> None:
+        """Publish an instruction and wait until the planner has it."""
+        before = planner.health.counts().get("instructions_received", 0)
+        self.instructions.publish(instruction(text))
+        assert self.ros.wait_for(
+            lambda: planner.health.counts().get("instructions_received", 0) > before, 10.0)
+
+    def send(self, planner: PlannerNode, image: Image) -> None:
+        """Publish an image and wait until the planner received it (depth-1 camera QoS)."""
+        before = planner.health.counts().get("images_received", 0)
+        self.images.publish(image)
+        assert self.ros.wait_for(
+            lambda: planner.health.counts().get("images_received", 0) > before, 10.0)
+
+    def statuses(self) -> list[int]:
+        """Status of every PlanDiagnostics received."""
+        return [r.status for r in self.reports]
+
+
+def test_image_and_instruction_give_a_stamped_plan(ros) -> None:
+    planner = start_planner(ros, "/p1")
+    probe = Probe(ros, "/p1")
+    probe.connect()
+    probe.instruct(planner)
+    image = camera_image(probe.node)
+    probe.send(planner, image)
+    assert ros.wait_for(lambda: probe.plans and probe.reports, 20.0)
+    plan, report = probe.plans[0], probe.reports[0]
+    assert plan.header == image.header and report.header == image.header
+    assert report.status == PlanDiagnostics.OK and plan.diagnostics.plan_id == plan.plan_id
+    assert report.plan_id == plan.plan_id and plan.instruction == "open the door"
+    assert plan.task_id == "door-open-v3" and report.sampler.startswith("ddim")
+    assert report.nfe == 2
+    assert report.model_id.startswith("random:default") and report.device == "cpu"
+    assert 0 < report.sampling_time_s <= report.total_latency_s
+    assert len(plan.frames) == 7
+    assert all(f.header == image.header and (f.height, f.width, f.encoding) == (16, 16, "rgb8")
+               for f in plan.frames)
+    assert planner.health.counts()["plans_published"] == 1
+
+
+def test_parameters_are_validated_and_take_effect(ros) -> None:
+    planner = start_planner(ros, "/p2")
+    probe = Probe(ros, "/p2")
+    probe.connect()
+    probe.instruct(planner)
+
+    def set_params(**values) -> list:
+        return planner.set_parameters(overrides(values))
+
+    bad = set_params(sampler="euler")[0]
+    assert not bad.successful and "sampler='euler'" in bad.reason
+    # target_stride must divide draft_stride (10); checked once dts is the sampler
+    assert set_params(**{"dts.target_stride": 3})[0].successful
+    bad = set_params(sampler="dts")[0]
+    assert not bad.successful and "target_stride" in bad.reason
+    assert not set_params(max_image_age_s=-1.0)[0].successful    # below the declared range
+    assert not set_params(device="cuda:3")[0].successful         # read-only
+    assert set_params(**{"dts.target_stride": 2})[0].successful
+    assert set_params(sampler="dpm_solver", **{"dpm_solver.num_steps": 3}) \
+        and planner.get_parameter("sampler").value == "dpm_solver"
+    probe.send(planner, camera_image(probe.node))
+    assert ros.wait_for(lambda: probe.reports, 20.0)
+    assert probe.reports[0].sampler.startswith("dpm") and probe.reports[0].nfe == 3
+
+
+def test_lifecycle_transitions_over_services(ros) -> None:
+    planner = ros.add_node(PlannerNode(context=ros.context, namespace="/p3",
+                                       parameter_overrides=overrides(TINY_PLANNER)))
+    client_node = ros.node("lifecycle_client", namespace="/p3")
+    change = client_node.create_client(ChangeState, "planner/change_state")
+    get = client_node.create_client(GetState, "planner/get_state")
+    assert change.wait_for_service(10.0) and get.wait_for_service(10.0)
+
+    def transition(transition_id: int) -> bool:
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        return change.call(request, timeout_sec=60.0).success
+
+    def state() -> int:
+        return get.call(GetState.Request(), timeout_sec=10.0).current_state.id
+
+    assert state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert transition(Transition.TRANSITION_CONFIGURE)
+    assert state() == State.PRIMARY_STATE_INACTIVE and planner._planner is None
+    assert transition(Transition.TRANSITION_ACTIVATE)
+    assert state() == State.PRIMARY_STATE_ACTIVE and planner._planner is not None
+    assert transition(Transition.TRANSITION_DEACTIVATE)
+    assert state() == State.PRIMARY_STATE_INACTIVE and planner._planner is None
+    assert transition(Transition.TRANSITION_CLEANUP)
+    assert state() == State.PRIMARY_STATE_UNCONFIGURED
+
+
+def test_configure_rejects_missing_cuda_and_bad_model(ros) -> None:
+    if torch.cuda.is_available():
+        return   # the CUDA-absent branch cannot happen on this machine
+    planner = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p4",
+        parameter_overrides=overrides({**TINY_PLANNER, "device": "cuda:0"})))
+    assert planner.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "CUDA" in planner._error
+    fallback = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p4b", parameter_overrides=overrides(
+            {**TINY_PLANNER, "device": "cuda:0", "allow_cpu_fallback": True})))
+    assert fallback.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    missing = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p4c", parameter_overrides=overrides(
+            {**TINY_PLANNER, "model_preset": "", "model_path": "/no/such/model.pt"})))
+    assert missing.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "/no/such/model.pt" in missing._error
+
+
+def test_bad_inputs_are_counted_and_the_node_survives(ros) -> None:
+    planner = start_planner(ros, "/p5")
+    probe = Probe(ros, "/p5")
+    probe.connect()
+    good = camera_image(probe.node)
+    probe.send(planner, good)                       # no instruction yet
+    assert ros.wait_for(lambda: PlanDiagnostics.NO_INSTRUCTION in probe.statuses(), 10.0)
+    probe.instruct(planner, "")      # empty instruction
+    probe.send(planner, camera_image(probe.node))
+    assert ros.wait_for(lambda: probe.statuses().count(PlanDiagnostics.NO_INSTRUCTION) == 2)
+    probe.instruct(planner)
+    bad_images = []
+    for mutate in (lambda m: setattr(m, "encoding", "yuv422"),
+                   lambda m: (setattr(m, "width", 0), setattr(m, "step", 0)),
+                   lambda m: setattr(m, "step", 5),
+                   lambda m: setattr(m, "data", bytes(m.data)[:10])):
+        image = camera_image(probe.node)
+        mutate(image)
+        bad_images.append(image)
+        probe.send(planner, image)
+    probe.send(planner, camera_image(probe.node, age_s=30.0))      # stale
+    assert ros.wait_for(lambda: PlanDiagnostics.STALE_INPUT in probe.statuses(), 10.0)
+    counts = planner.health.counts()
+    assert {key: counts.get(f"images_invalid_{key}") for key in (
+        "unsupported_encoding", "empty_image", "bad_step", "truncated_data")} == {
+        "unsupported_encoding": 1, "empty_image": 1, "bad_step": 1, "truncated_data": 1}
+    assert counts["images_stale"] == 1 and not probe.plans      # the stale frame: no plan
+    stale = next(r for r in probe.reports if r.status == PlanDiagnostics.STALE_INPUT)
+    assert stale.image_age_s > 29.0
+    with torch.no_grad():                                          # the model now yields NaN
+        for weight in planner._planner.model.parameters():
+            weight.fill_(float("nan"))
+    probe.send(planner, camera_image(probe.node))
+    assert ros.wait_for(lambda: PlanDiagnostics.REJECTED_NAN in probe.statuses(), 20.0)
+    assert not probe.plans and planner.health.counts()["plans_rejected_nan"] == 1
+    planner.trigger_deactivate()                                   # reload clean weights
+    planner.trigger_activate()
+    probe.send(planner, camera_image(probe.node))
+    assert ros.wait_for(lambda: probe.plans, 20.0)                 # still alive and planning
+
+
+def test_on_demand_policy_plans_once_per_instruction_and_on_replan(ros) -> None:
+    planner = start_planner(ros, "/p6", replan_policy="on_demand")
+    probe = Probe(ros, "/p6")
+    probe.connect()
+    probe.instruct(planner)
+    for _ in range(3):
+        probe.send(planner, camera_image(probe.node))
+        ros.wait_for(lambda: False, 0.2)
+    assert ros.wait_for(lambda: probe.plans, 20.0)
+    ros.wait_for(lambda: False, 0.5)
+    assert len(probe.plans) == 1
+    replan = probe.node.create_client(Trigger, "replan")
+    assert replan.wait_for_service(10.0) and replan.call(Trigger.Request(), 10.0).success
+    probe.send(planner, camera_image(probe.node, seed=3))
+    assert ros.wait_for(lambda: len(probe.plans) == 2, 20.0)
+    assert planner.health.counts()["replans_requested"] == 1
+
+
+def test_diagnostics_and_lazy_debug_image(ros) -> None:
+    planner = start_planner(ros, "/p7", no_input_warn_s=0.5, diagnostics_period_s=0.2)
+    probe = Probe(ros, "/p7")
+    statuses: list[DiagnosticStatus] = []
+    probe.node.create_subscription(
+        DiagnosticArray, "/diagnostics",
+        lambda m: statuses.extend(s for s in m.status if s.name.startswith("/p7/planner")), 10)
+    assert ros.wait_for(lambda: any(s.level == DiagnosticStatus.WARN
+                                    and "no input" in s.message for s in statuses), 10.0)
+    probe.connect()
+    probe.instruct(planner)
+    probe.send(planner, camera_image(probe.node))
+    assert ros.wait_for(lambda: probe.plans, 20.0)
+    assert not probe.node.count_publishers("/p7/planner/debug/plan_image") == 0
+    debug: list[Image] = []
+    probe.node.create_subscription(Image, "/p7/planner/debug/plan_image", debug.append,
+                                   QoSProfile(depth=1))
+    assert ros.wait_for(lambda: probe.node.count_subscribers(
+        "/p7/planner/debug/plan_image") > 0, 5.0)
+    probe.send(planner, camera_image(probe.node, seed=1))
+    assert ros.wait_for(lambda: debug, 20.0)
+    assert (debug[0].height, debug[0].width) == (16, 16 * 8)      # source + 7 frames
+    def last_values() -> dict[str, str]:
+        return {kv.key: kv.value for kv in statuses[-1].values}
+    assert ros.wait_for(lambda: last_values().get("plans_published") == "2", 5.0)
+    values = last_values()
+    assert values["device"] == "cpu" and values["lifecycle_state"] == "active"
+    assert np.isfinite(float(values["last_plan_latency_s"]))
