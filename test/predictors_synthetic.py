@@ -26,7 +26,7 @@ def intrinsics(focal: float, size: int = 64) -> np.ndarray:
 
 
 def texture(height: int, width: int, seed: int) -> np.ndarray:
-    """Make a multi-scale random RGB texture (height, width, 3) uint8 (2 to 16 px features)."""
+    """Make a multi-scale random RGB texture of that size, uint8, features of 2 to 16 px."""
     rng = np.random.default_rng(seed)
     out = np.zeros((height, width, 3))
     for scale in (2, 4, 8, 16):

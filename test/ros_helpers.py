@@ -24,12 +24,12 @@ TINY_PLANNER = {
 
 
 def overrides(values: dict[str, Any]) -> list[Parameter]:
-    """Parameter overrides from a {name: value} dict."""
+    """Turn a {name: value} dict into parameter overrides."""
     return [Parameter(name, value=value) for name, value in values.items()]
 
 
 def start_planner(ros: Any, namespace: str, **params: Any) -> PlannerNode:
-    """A tiny planner in `namespace`, spun by `ros` and activated (asserted)."""
+    """Start a tiny planner in `namespace`, spun by `ros` and activated (asserted)."""
     node = ros.add_node(PlannerNode(context=ros.context, namespace=namespace,
                                     parameter_overrides=overrides({**TINY_PLANNER, **params})))
     assert autostart(node)
@@ -37,12 +37,12 @@ def start_planner(ros: Any, namespace: str, **params: Any) -> PlannerNode:
 
 
 def stamp(sec: int, nanosec: int = 0) -> TimeMsg:
-    """builtin_interfaces/Time."""
+    """Build a builtin_interfaces/Time."""
     return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def camera_image(node: Any, age_s: float = 0.0, size: int = 24, seed: int = 0) -> Image:
-    """A random rgb8 image stamped `age_s` before `node`'s clock now."""
+    """Make a random rgb8 image stamped `age_s` before `node`'s clock now."""
     now = node.get_clock().now().nanoseconds - int(age_s * 1e9)
     header = Header(stamp=stamp(now // 10**9, now % 10**9), frame_id="camera_optical")
     pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), np.uint8)
@@ -50,5 +50,5 @@ def camera_image(node: Any, age_s: float = 0.0, size: int = 24, seed: int = 0) -
 
 
 def instruction(text: str = "open the door") -> Instruction:
-    """An Instruction for a Meta-World task."""
+    """Make an Instruction for a Meta-World task."""
     return Instruction(text=text, task_id="door-open-v3")

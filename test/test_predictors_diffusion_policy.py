@@ -16,6 +16,15 @@ TINY = DiffusionPolicyConfig(image_size=32, encoder_channels=(8, 16), keypoints=
                              feature_dim=8, down_dims=(16, 32), groups=4, step_embed_dim=16)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Use one torch thread: on a shared 2-core machine more threads mostly wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def policy():
     torch.manual_seed(0)
@@ -45,23 +54,6 @@ def test_checkpoint_round_trip_weights_only(policy, tmp_path):
     first = policy.sample(*args, generator=torch.Generator().manual_seed(3))
     second = loaded.sample(*args, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(first, second)
-
-
-def test_loss_falls_when_fitting_one_batch():
-    torch.manual_seed(0)
-    model = DiffusionPolicy(TINY)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    images, goals, hand = _images(8), _images(8, 1), torch.zeros(8, 3)
-    actions = torch.linspace(-0.8, 0.8, 16)[None, :, None].repeat(8, 1, 4)
-    generator = torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(60):
-        loss = model.loss(images, goals, hand, actions, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
 
 
 def test_predictor_walks_goal_frames_then_asks_to_replan(policy):

@@ -20,7 +20,7 @@ OBJECT_HEIGHT = 0.05
 
 
 def _tabletop(shift_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Static table texture with a 16 px textured block moved `shift_px` px right: rgb, mask."""
+    """Render the table with a 16 px block moved `shift_px` px right: rgb, mask, depth."""
     rgb = texture(SIZE, SIZE, 0)
     block = texture(16, 16, 1)
     mask = np.zeros((SIZE, SIZE), dtype=bool)

@@ -16,7 +16,7 @@ RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
 
 
 def make_image(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:
-    """An Image of `pixels` (H, W, C) with `pad` extra bytes per row."""
+    """Pack `pixels` (H, W, C) into an Image with `pad` extra bytes per row."""
     height, width = pixels.shape[:2]
     rows = pixels.reshape(height, -1).view(np.uint8)
     rows = np.hstack([rows, np.full((height, pad), 77, np.uint8)])

@@ -59,7 +59,7 @@ def test_sampler_kwargs_select_the_sampler_section() -> None:
 
 
 def test_qos_from_strings() -> None:
-    """QoS strings map to policies; bad ones raise with the accepted values."""
+    """Map QoS strings to policies; bad ones raise with the accepted values."""
     qos = make_qos("best_effort", 1)
     assert qos.reliability == ReliabilityPolicy.BEST_EFFORT and qos.depth == 1
     latched = latched_qos()

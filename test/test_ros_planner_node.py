@@ -1,4 +1,4 @@
-"""Planner node on a real rclpy graph over DDS: plans, stamps, parameters, lifecycle, bad inputs."""
+"""Planner node on a real rclpy graph over DDS: plans, stamps, parameters, lifecycle, bad input."""
 
 from __future__ import annotations
 
@@ -234,6 +234,7 @@ def test_diagnostics_and_lazy_debug_image(ros) -> None:
     probe.send(planner, camera_image(probe.node, seed=1))
     assert ros.wait_for(lambda: debug, 20.0)
     assert (debug[0].height, debug[0].width) == (16, 16 * 8)      # source + 7 frames
+
     def last_values() -> dict[str, str]:
         return {kv.key: kv.value for kv in statuses[-1].values}
     assert ros.wait_for(lambda: last_values().get("plans_published") == "2", 5.0)

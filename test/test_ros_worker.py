@@ -14,7 +14,7 @@ from dts_planner.ros.worker import LatestSlot, Worker
 
 
 def test_latest_slot_keeps_only_the_newest() -> None:
-    """put overwrites (reporting a skipped value); take empties; peek still reads."""
+    """Put overwrites (reporting a skipped value); take empties; peek still reads."""
     slot: LatestSlot[int] = LatestSlot()
     assert slot.take() is None and slot.put(1) is False
     assert slot.put(2) is True

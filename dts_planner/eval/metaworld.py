@@ -89,10 +89,11 @@ def build_planner(model_path: str | None, device: str) -> Any:
     """Build a VideoPlanner for a video model (None: the embedded default); sampler set later."""
     from dts_planner.diffusion import make_sampler
     from dts_planner.models import load_video_model
-    from dts_planner.planning import VideoPlanner, text_encoder_for
+    from dts_planner.models.text_encoders import make_text_encoder
+    from dts_planner.planning import VideoPlanner
     model = load_video_model(model_path, device=device)
-    return VideoPlanner(model, text_encoder_for(model.config), make_sampler("ddpm"),
-                        device=device)
+    return VideoPlanner(model, make_text_encoder(model.config.text_encoder, device=device),
+                        make_sampler("ddpm"), device=device)
 
 
 def evaluate(args: argparse.Namespace, planner: Any = None,
@@ -124,11 +125,11 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
             if reference is not None and method == methods[0][0]:
                 planner.sampler = reference
                 first = video_plan(planner, instruction_for(task), 1000 * seed, env.reset(seed))
-                reference_times[task].append(first[1].time_s)
+                reference_times[env.task].append(first[1].time_s)
         if name == "ddpm" and not params:
-            reference_times[task].extend(p.time_s for p in episode.plans)
+            reference_times[episode.task].extend(p.time_s for p in episode.plans)
         results[method].append(episode)
-    reference_times[ALL_TASKS] = [t for task in args.tasks for t in reference_times[task]]
+    reference_times[ALL_TASKS] = [t for times in list(reference_times.values()) for t in times]
     return results, reference_times
 
 

@@ -1,4 +1,4 @@
-"""Video model: AVDC-compatible U-Net, VideoDiffusionModel (a Denoiser), checkpoints, text encoders.
+"""Video model: AVDC-compatible U-Net, VideoDiffusionModel (a Denoiser), checkpoints, text.
 
 Importing this package is light: text encoders load transformers/sentence-transformers lazily.
 """
@@ -10,14 +10,18 @@ from dts_planner.models.configs import (
     AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_CONFIG, get_preset, PRESETS, UNetConfig,
     VideoModelConfig)
 from dts_planner.models.device import resolve_device
+from dts_planner.models.text_encoders import (
+    ClipTextEncoder, make_text_encoder, MiniLMTextEncoder, TextEncoder, TextEncoderUnavailable)
 from dts_planner.models.unet import UNetModel
 from dts_planner.models.video_diffusion import (
     frames_to_model_space, image_to_cond, model_space_to_uint8, VideoDiffusionModel)
 
 __all__ = [
     "AVDC_BRIDGE", "AVDC_METAWORLD", "AVDC_THOR", "check_state_dict", "checkpoint_config",
-    "CheckpointError", "DEFAULT_CONFIG", "DEFAULT_WEIGHTS", "frames_to_model_space",
-    "get_preset", "image_to_cond", "load_video_model", "model_space_to_uint8", "PRESETS",
-    "read_checkpoint", "resolve_device", "save_checkpoint", "UNetConfig", "UNetModel",
-    "unet_state_dict", "VideoDiffusionModel", "VideoModelConfig",
+    "CheckpointError", "ClipTextEncoder", "DEFAULT_CONFIG", "DEFAULT_WEIGHTS",
+    "frames_to_model_space", "get_preset", "image_to_cond", "load_video_model",
+    "make_text_encoder", "MiniLMTextEncoder", "model_space_to_uint8", "PRESETS",
+    "read_checkpoint", "resolve_device", "save_checkpoint", "TextEncoder",
+    "TextEncoderUnavailable", "UNetConfig", "UNetModel", "unet_state_dict",
+    "VideoDiffusionModel", "VideoModelConfig",
 ]

@@ -33,23 +33,25 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: str | os.PathLike, model: VideoDiffusionModel, *,
                     ema_model: VideoDiffusionModel | None = None, step: int = 0,
                     optimizer_state: Mapping[str, Any] | None = None,
-                    extra: Mapping[str, Any] | None = None, ema_only: bool = False) -> None:
+                    extra: Mapping[str, Any] | None = None, shippable: bool = False) -> None:
     """Write ``model`` (online) and ``ema_model`` (EMA; default: ``model``) in AVDC's layout.
 
     ``optimizer_state`` goes under ``'opt'`` and ``extra`` (plain data) under ``'extra'``.
-    ``ema_only`` keeps just the EMA weights (a shippable file half the size, no resume).
+    ``shippable`` keeps only the EMA weights, as float16 (a quarter of the size; loading
+    restores float32; no training resume).
     The file is written to a temporary name first, so a crash never leaves a torn checkpoint.
     """
     online = {_ONLINE_PREFIX + key: value.detach().cpu()
               for key, value in model.state_dict().items()}
-    ema_state = (ema_model or model).state_dict()
     ema: dict[str, Any] = {"initted": torch.tensor([True]), "step": torch.tensor(step)}
-    if not ema_only:
+    if not shippable:
         ema.update({"online_model." + key: value for key, value in online.items()})
-    ema.update({_EMA_PREFIX + key: value.detach().cpu() for key, value in ema_state.items()})
+    for key, value in (ema_model or model).state_dict().items():
+        value = value.detach().cpu()
+        ema[_EMA_PREFIX + key] = value.half() if shippable and value.is_floating_point() else value
     data: dict[str, Any] = {"step": step, "ema": ema, "scaler": None, "version": AVDC_VERSION,
                             "config": model.config.to_dict(), "extra": dict(extra or {})}
-    if not ema_only:
+    if not shippable:
         data.update(model=online, opt=dict(optimizer_state) if optimizer_state else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def unet_state_dict(checkpoint: Mapping[str, Any], use_ema: bool = True) -> dict[str, Tensor]:
-    """The ``unet.*`` weights (float32) from the EMA (else online) part of a checkpoint."""
+    """Return the ``unet.*`` weights (float32) of the EMA (else online) part of a checkpoint."""
     sources = [("ema", _EMA_PREFIX), ("model", _ONLINE_PREFIX)]
     for entry, prefix in sources if use_ema else sources[1:]:
         weights = checkpoint.get(entry)
@@ -93,7 +95,7 @@ def unet_state_dict(checkpoint: Mapping[str, Any], use_ema: bool = True) -> dict
 
 def checkpoint_config(checkpoint: Mapping[str, Any], preset: str | None = None
                       ) -> VideoModelConfig:
-    """The model config: the named ``preset`` if given, else the checkpoint's own ``'config'``."""
+    """Return the named ``preset`` if given, else the checkpoint's own ``'config'``."""
     if preset is not None:
         return get_preset(preset)
     if isinstance(checkpoint.get("config"), Mapping):
@@ -140,8 +142,8 @@ def load_video_model(path: str | os.PathLike | None = None, device: str | torch.
                 "dts_planner training command or pass the path of a checkpoint")
     target = resolve_device(device)
     checkpoint = read_checkpoint(path)
-    config = checkpoint_config(checkpoint, preset)
     state = unet_state_dict(checkpoint, use_ema)
+    config = checkpoint_config(checkpoint, preset)
     with torch.device("meta"):   # no random init: the checkpoint's tensors are assigned
         model = VideoDiffusionModel(config)
     try:

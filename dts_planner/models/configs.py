@@ -73,7 +73,7 @@ class VideoModelConfig:
         return cls(unet=UNetConfig(**unet), **top)
 
     def with_frames(self, num_frames: int) -> VideoModelConfig:
-        """Same weights layout, another horizon (3D U-Nets do not fix the frame count)."""
+        """Return this config with another horizon (3D U-Net weights do not fix F)."""
         return replace(self, num_frames=num_frames)
 
 
@@ -92,11 +92,12 @@ AVDC_THOR = _avdc((64, 64), "resize", model_channels=128, num_res_blocks=3,
 AVDC_BRIDGE = _avdc((48, 64), "resize", model_channels=160, num_res_blocks=3,
                     channel_mult=(1, 2, 4), attention_resolutions=(4, 8))
 
-#: The small embedded default: 64x64, 7 future frames, frames folded into channels, MiniLM text.
+#: The small embedded default: 64x64, 7 future frames folded into channels, MiniLM text;
+#: 7.7M params (4.8M of them the text resampler), 2.2 GFLOP per forward at batch 1.
 DEFAULT_CONFIG = VideoModelConfig(
     image_size=(64, 64), num_frames=7,
-    unet=UNetConfig(model_channels=64, num_res_blocks=1, channel_mult=(1, 2, 2),
-                    attention_resolutions=(4,), dims=2, task_token_channels=384),
+    unet=UNetConfig(model_channels=32, num_res_blocks=1, channel_mult=(1, 1, 2, 4),
+                    attention_resolutions=(4, 8), dims=2, task_token_channels=384),
     text_encoder="minilm", preprocess="crop_resize")
 
 PRESETS: dict[str, VideoModelConfig] = {

@@ -119,7 +119,7 @@ class ResBlock(nn.Module):
                                 else conv_nd(dims, channels, out_channels, 1))
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        """x (B, C, ...), emb (B, E) -> (B, C_out, ...)."""
+        """Map x (B, C, ...) and emb (B, E) to (B, C_out, ...)."""
         h = self.in_layers(x)
         h = h + self.emb_layers(emb).view(*h.shape[:2], *([1] * (h.dim() - 2)))
         return self.skip_connection(x) + self.out_layers(h)

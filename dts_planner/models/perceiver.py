@@ -47,7 +47,7 @@ class PerceiverAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.LayerNorm(dim))
 
     def forward(self, tokens: Tensor, latents: Tensor) -> Tensor:
-        """tokens (B, L, dim), latents (B, N, dim) -> update for the latents (B, N, dim)."""
+        """Map tokens (B, L, dim) and latents (B, N, dim) to a latent update (B, N, dim)."""
         tokens, latents = self.norm(tokens), self.norm_latents(latents)
         q = self.to_q(latents)
         k, v = self.to_kv(torch.cat([tokens, latents], dim=1)).chunk(2, dim=-1)

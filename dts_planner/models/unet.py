@@ -85,7 +85,7 @@ class UNetModel(nn.Module):
                    config.num_head_channels, config.task_token_channels, config.dropout)
 
     def forward(self, x: Tensor, t: Tensor, task_embed: Tensor) -> Tensor:
-        """x (B, C_in, [F,] H, W), t (B,) integer steps, task_embed (B, L, D) -> (B, C_out, ...)."""
+        """Map x (B, C_in, [F,] H, W), steps t (B,) and text (B, L, D) to (B, C_out, [F,] H, W)."""
         emb = self.time_embed(timestep_embedding(t, self.model_channels))
         emb = emb + self.task_attnpool(task_embed).mean(dim=1)
         skips = []

@@ -36,6 +36,11 @@ def last_frame(block: Tensor) -> Tensor:
     return block[:, -FRAME_CHANNELS:].add(1.0).div(2.0).clamp(0.0, 1.0)
 
 
+def _generator(seed: int, like: Tensor) -> torch.Generator:
+    """Return a fresh generator on the device of ``like``, seeded with ``seed``."""
+    return torch.Generator(device=like.device).manual_seed(seed)
+
+
 def absorb_stats(into: SamplerStats, part: SamplerStats, phase: str) -> None:
     """Add a sub-sampler's calls and wall time to ``into`` under ``phase`` ("draft"/"target")."""
     into.nfe += part.nfe
@@ -89,17 +94,18 @@ class BlockSpeculativeSampler:
         stats = SamplerStats(sampler=self.name)
         scorer = self.scorer or DenoisingConsistencyScorer(denoiser, self.probe_t)
         router = QualityRouter(scorer, self.tau)
-        noises = [noise] + [torch.randn(noise.shape, generator=generator, dtype=noise.dtype)
-                            .to(noise.device) for _ in range(self.num_blocks - 1)]
-        seeds = torch.randint(SEED_RANGE, (self.num_blocks,), generator=generator).tolist()
+        noises = [noise] + [torch.randn(noise.shape, generator=generator, dtype=noise.dtype,
+                                        device=noise.device)
+                            for _ in range(self.num_blocks - 1)]
+        seeds = torch.randint(SEED_RANGE, (self.num_blocks,), generator=generator,
+                              device=noise.device).tolist()
         blocks: list[Tensor] = []
-        with stats.timed("total"):
+        with stats.timing_total():
             for index, (block_noise, seed) in enumerate(zip(noises, seeds)):
                 if index > 0:
                     cond = denoiser.make_cond(last_frame(blocks[-1]), cond["task_embed"])
                 blocks.append(self._block(denoiser, block_noise, cond, index, seed, router,
                                           stats))
-        stats.wall_time = stats.phase_times.pop("total")
         stats.rounds = self.num_blocks
         return SampleResult(sample=torch.cat(blocks, dim=1), stats=stats)
 
@@ -112,12 +118,10 @@ class BlockSpeculativeSampler:
         block = noise
         if self.draft is not None and not router.is_forced(index):
             with stats.timed("draft"):
-                drafted = self.draft.sample(denoiser, noise, cond,
-                                            torch.Generator().manual_seed(seed))
+                drafted = self.draft.sample(denoiser, noise, cond, _generator(seed, noise))
             absorb_stats(stats, drafted.stats, "draft")
             with stats.timed("score"):
-                decision = router.route(drafted.sample, cond, index,
-                                        torch.Generator().manual_seed(seed + 1))
+                decision = router.route(drafted.sample, cond, index, _generator(seed + 1, noise))
             stats.record_call(batch, "score")
             accept, scores, block = decision.accept, decision.frame_scores.tolist(), drafted.sample
         rejected = torch.nonzero(~accept).flatten()
@@ -125,7 +129,7 @@ class BlockSpeculativeSampler:
             with stats.timed("target"):
                 regenerated = self.target.sample(
                     denoiser, noise[rejected.to(noise.device)], index_cond(cond, rejected),
-                    torch.Generator().manual_seed(seed + 2))
+                    _generator(seed + 2, noise))
             absorb_stats(stats, regenerated.stats, "target")
             block = block.clone()
             block[rejected.to(block.device)] = regenerated.sample

@@ -64,7 +64,8 @@ class DenoisingConsistencyScorer:
         schedule = self.denoiser.schedule
         t = torch.full((block.shape[0],), self.probe_t, dtype=torch.long, device=block.device)
         sqrt_a, sqrt_1ma = schedule.signal_noise_scales(t, block)
-        eps = torch.randn(block.shape, generator=generator, dtype=block.dtype).to(block.device)
+        eps = torch.randn(block.shape, generator=generator, dtype=block.dtype,
+                          device=block.device)
         x_t = sqrt_a * block + sqrt_1ma * eps
         prediction = predict(self.denoiser, x_t, t, cond, f"router probe t={self.probe_t}")
         x0, _ = schedule.predict_x0_eps(prediction, x_t, t, self.denoiser.prediction_type)

@@ -200,6 +200,7 @@ class MetaWorldBridgeNode(Node):
         self._pubs["instruction"].publish(Instruction(
             header=header, text=self._env.instruction, task_id=self._env.task))
         self._publish_observation()
+        self._status.reset_reason = EpisodeStatus.RESET_NONE   # announced once
 
     def _header(self, frame_id: str) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)

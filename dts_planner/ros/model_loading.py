@@ -42,7 +42,7 @@ def model_id(path: Path) -> str:
 def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,
                   sampler: Sampler, device: torch.device,
                   dtype: torch.dtype) -> tuple[VideoPlanner, str]:
-    """The VideoPlanner and a model id; ValueError/CheckpointError when it cannot be built."""
+    """Build the VideoPlanner and its model id; ValueError/CheckpointError when it cannot."""
     if preset:
         config = get_preset(preset)
         if image_size:

@@ -239,7 +239,7 @@ class PlannerNode(LifecycleNode):
 
     @staticmethod
     def _make_sampler(values: dict[str, Any]) -> tuple[tuple, Sampler]:
-        """The sampler of `values` and a key that changes when its settings do."""
+        """Build the sampler of `values`; also return a key that changes with its settings."""
         kwargs = parameters.sampler_kwargs(values)
         key = (values["sampler"], tuple(sorted(kwargs.items())))
         return key, make_sampler(values["sampler"], **kwargs)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from dts_planner.data import VideoClipDataset
 from dts_planner.models import (
     frames_to_model_space, get_preset, image_to_cond, load_video_model, read_checkpoint,
-    save_checkpoint, unet_state_dict, VideoDiffusionModel)
+    save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.training.diffusion_loss import v_prediction_loss
 
@@ -40,9 +40,9 @@ LOSS_PNG = "loss_curve.png"
 
 
 def embed_instructions(instructions: Sequence[str], encoder_name: str) -> dict[str, torch.Tensor]:
-    """Text embedding (L, D) of each distinct instruction, computed once."""
-    encoder = make_text_encoder(encoder_name)
-    return {text: encoder.encode([text])[0] for text in sorted(set(instructions))}
+    """Text embedding (L, D) of each distinct instruction, encoded once in one padded batch."""
+    texts = sorted(set(instructions))
+    return dict(zip(texts, make_text_encoder(encoder_name).encode(texts)))
 
 
 def make_batch(dataset: VideoClipDataset, embeddings: dict[str, torch.Tensor],
@@ -51,12 +51,8 @@ def make_batch(dataset: VideoClipDataset, embeddings: dict[str, torch.Tensor],
     """Model-space future video (B, F*3, H, W) and conditioning for episodes ``indices``."""
     items = [dataset[int(i)] for i in indices]
     frames = torch.from_numpy(np.stack([item["frames"] for item in items]))
-    texts = [embeddings[item["instruction"]] for item in items]
-    length = max(text.shape[0] for text in texts)
-    task_embed = torch.zeros(len(texts), length, texts[0].shape[1])
-    for row, text in enumerate(texts):
-        task_embed[row, :text.shape[0]] = text
-    keep = torch.rand(len(texts), generator=generator) >= text_dropout
+    task_embed = torch.stack([embeddings[item["instruction"]] for item in items])
+    keep = torch.rand(len(items), generator=generator) >= text_dropout
     task_embed = task_embed * keep[:, None, None]
     return frames_to_model_space(frames[:, 1:]), {"image": image_to_cond(frames[:, 0]),
                                                   "task_embed": task_embed}
@@ -96,18 +92,17 @@ def plot_loss(csv_path: Path, png_path: Path) -> None:
 def export_ema(checkpoint_path: str | os.PathLike, out: str | os.PathLike) -> None:
     """Write the EMA weights of a training checkpoint alone, in float16, to ``out``."""
     checkpoint = read_checkpoint(checkpoint_path)
-    model = load_video_model(checkpoint_path).half()
-    save_checkpoint(out, model, step=int(checkpoint["step"]), ema_only=True,
-                    extra=checkpoint.get("extra"))
+    save_checkpoint(out, load_video_model(checkpoint_path), step=int(checkpoint["step"]),
+                    extra=checkpoint.get("extra"), shippable=True)
 
 
-def train(args: argparse.Namespace) -> Path:
-    """Train (or resume) and return the checkpoint path."""
+def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> Path:
+    """Train (or resume) and return the checkpoint path; ``config`` overrides ``--preset``."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = get_preset(args.preset)
+    config = config or get_preset(args.preset)
     dataset = VideoClipDataset(args.data, num_frames=config.num_frames + 1, tasks=args.tasks,
                                seed=args.seed)
     embeddings = embed_instructions(dataset.table.instruction.tolist(), config.text_encoder)
@@ -130,6 +125,10 @@ def train(args: argparse.Namespace) -> Path:
     ema.optimization_step = step
     generator = torch.Generator().manual_seed(args.seed + step)
     rng = np.random.default_rng(args.seed + step)
+    _, task_of_episode, episodes_per_task = np.unique(
+        dataset.table.task, return_inverse=True, return_counts=True)
+    episode_weights = 1.0 / episodes_per_task[task_of_episode]   # every task equally often
+    episode_weights /= episode_weights.sum()
     summary = {"episodes": len(dataset), "tasks": sorted(set(dataset.table.task.tolist())),
                "cameras": sorted(set(dataset.table.camera.tolist())),
                "batch_size": args.batch_size, "lr": args.lr, "text_dropout": args.text_dropout,
@@ -156,7 +155,7 @@ def train(args: argparse.Namespace) -> Path:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x0, cond = make_batch(dataset, embeddings,
-                                  rng.integers(0, len(dataset), args.batch_size),
+                                  rng.choice(len(dataset), args.batch_size, p=episode_weights),
                                   args.text_dropout, generator)
             loss = v_prediction_loss(model, x0, cond, generator, args.min_snr_gamma)
             optimizer.zero_grad(set_to_none=True)

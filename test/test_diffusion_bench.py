@@ -1,0 +1,44 @@
+"""The sampler benchmark's pieces on a tiny random-weight video model (seconds, not minutes)."""
+
+import math
+
+import torch
+
+from dts_planner.bench import __main__ as bench_cli
+from dts_planner.bench.samplers import (BenchRow, default_cases, fidelity, format_table,
+                                        measure_forward_costs, parse_dts, random_condition,
+                                        time_sampler)
+from dts_planner.diffusion import DTSSampler
+from dts_planner.models import UNetConfig, VideoDiffusionModel, VideoModelConfig
+
+TINY = VideoModelConfig(image_size=(8, 8), num_frames=2, unet=UNetConfig(
+    model_channels=32, num_res_blocks=1, channel_mult=(1,), attention_resolutions=(),
+    dims=2, task_token_channels=32))
+
+
+def test_bench_pieces_on_a_tiny_model():
+    torch.manual_seed(0)
+    model = VideoDiffusionModel(TINY).eval()
+    noise = torch.randn(model.noise_shape(1), generator=torch.Generator().manual_seed(0))
+    cond = random_condition(model, 1, seed=0)
+    costs = measure_forward_costs(model, noise, cond, [1, 3], repeats=1)
+    assert set(costs) == {1, 3} and all(cost > 0 for cost in costs.values())
+    cases = dict(default_cases("chunk=5,target_stride=5,distance=rms,threshold=inf"))
+    rows = []
+    for label in ("DDIM-10", "DDIM-50", "DTS tuned (chunk=5,target_stride=5,distance=rms,"
+                  "threshold=inf)"):
+        median_time, result = time_sampler(cases[label], model, noise, cond, 0, repeats=1)
+        rows.append(BenchRow(label, median_time, result))
+    table = format_table(rows, {"a": rows[0].result.sample, "b": rows[1].result.sample})
+    assert table.count("\n") == 4 and "| DDIM-10 |" in table and "inf dB" in table
+    assert rows[2].result.stats.depth == 2 * (5 + 1)   # all-accept: 2 chunks of 5 + 1 fine call
+
+
+def test_dts_spec_fidelity_and_dispatcher():
+    sampler = parse_dts("draft_stride=20,target_stride=5,chunk=3,distance=rms,threshold=0.02")
+    assert isinstance(sampler, DTSSampler)
+    assert (sampler.draft_stride, sampler.chunk, sampler.distance) == (20, 3, "rms")
+    assert sampler.all_accept_batch_sizes(100) == [1, 1, 1, 3, 3, 3, 1, 1, 2, 2, 2]
+    zero, half = torch.full((1, 3, 2, 2), -1.0), torch.zeros(1, 3, 2, 2)
+    assert fidelity(zero, half) == (0.5, 10 * math.log10(4))
+    assert bench_cli.main(["nonexistent"]) == 2 and "samplers" in bench_cli.COMMANDS
