@@ -17,9 +17,8 @@ from dts_planner.ros.spin import autostart
 
 #: A small random-weight model and a 2-step DDIM: one plan takes milliseconds on a CPU.
 TINY_PLANNER = {
-    "device": "cpu", "model_preset": "default", "image_size": 16, "text_encoder": "hash",
-    "sampler": "ddim", "ddim.num_steps": 2, "warmup_runs": 1, "autostart": False,
-    "replan_policy": "continuous",
+    "device": "cpu", "model_preset": "default", "image_size": 16, "sampler": "ddim",
+    "ddim.num_steps": 2, "warmup_runs": 1, "autostart": False, "replan_policy": "continuous",
 }
 
 

@@ -76,7 +76,9 @@ def test_forward_keeps_shape_and_frames(dims, shape):
     torch.manual_seed(0)
     unet = UNetModel(shape[1], 3, dims=dims, **TINY).eval()
     with torch.no_grad():
-        out = unet(torch.randn(shape), torch.tensor([0, 99]), torch.randn(2, 5, 32))
+        task = unet.embed_task(torch.randn(2, 5, 32))
+        out = unet(torch.randn(shape), torch.tensor([0, 99]), task)
+    assert task.shape == (2, 128)
     assert out.shape == (shape[0], 3, *shape[2:])
     assert torch.isfinite(out).all()
 

@@ -65,12 +65,14 @@ def test_guidance_combines_text_and_zero_text_predictions():
     plain = randomised(VideoDiffusionModel(tiny_config(2)))
     guided = VideoDiffusionModel(tiny_config(2, guidance_scale=2.0)).eval()
     guided.load_state_dict(plain.state_dict())
-    x_t, cond = inputs(plain, 2)
+    x_t, cond = inputs(guided, 2)
     t = torch.tensor([10, 60])
-    no_text = dict(cond, task_embed=torch.zeros_like(cond["task_embed"]))
+    no_text = dict(cond, task=cond["task_uncond"])
     with torch.no_grad():
         expected = 3.0 * plain(x_t, t, cond) - 2.0 * plain(x_t, t, no_text)
         torch.testing.assert_close(guided(x_t, t, cond), expected, atol=1e-5, rtol=1e-4)
+        with pytest.raises(ValueError, match="task_uncond"):
+            guided(x_t, t, {"image": cond["image"], "task": cond["task"]})
 
 
 def test_uint8_conversion_clamps_and_inverts_layout():

@@ -33,7 +33,8 @@ def test_worker_survives_errors_and_stops() -> None:
             raise RuntimeError("boom")
         return False
 
-    worker = Worker("test-worker", step, errors.append, idle_wait_s=0.01, on_exit=exited.set)
+    worker = Worker("test-worker", step, errors.append, lambda: True, idle_wait_s=0.01,
+                    on_exit=exited.set)
     worker.start()
     deadline = time.monotonic() + 2
     while len(calls) < 3 and time.monotonic() < deadline:
@@ -70,3 +71,16 @@ def test_observation_sync_matches_stamps() -> None:
     assert obs is not None and obs.stamp_ns == 5 and obs.header == "h5"
     np.testing.assert_array_equal(obs.intrinsics, np.eye(3) * 2)
     assert obs.object_mask.shape == (2, 2) and not obs.object_mask.any()
+
+
+def test_worker_ends_when_no_longer_alive() -> None:
+    """The thread exits by itself once `alive` turns False (the rclpy context shut down)."""
+    alive = threading.Event()
+    alive.set()
+    worker = Worker("test-alive", lambda: False, print, alive.is_set, idle_wait_s=0.01)
+    worker.start()
+    alive.clear()
+    deadline = time.monotonic() + 2
+    while worker.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not worker.running

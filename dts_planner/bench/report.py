@@ -329,7 +329,8 @@ def equal_fidelity(dts: Measured, results: Sequence[Measured],
 
 def plot_frontier(ref: Measured, results: Sequence[Measured], path: Path, x_depth: bool) -> None:
     """Fidelity vs wall-clock (or sequential depth) per method and sweep, one PNG."""
-    figure, axes = plt.subplots(figsize=(8, 5.5))
+    figure, axes = plt.subplots(figsize=(9, 6))
+    axes.set_prop_cycle(color=plt.cm.tab20.colors)
     groups: dict[tuple[str, str], list[Measured]] = {}
     for result in results:
         groups.setdefault((result.case.method, result.case.sweep), []).append(result)
@@ -340,6 +341,8 @@ def plot_frontier(ref: Measured, results: Sequence[Measured], path: Path, x_dept
                   marker="*" if sweep == "shipped" else "o",
                   markersize=14 if sweep == "shipped" else 5,
                   label=f"{method} {sweep}".strip())
+        for member, x in zip(members, xs):
+            axes.annotate(member.case.knob, (x, member.fidelity), fontsize=5, alpha=0.7)
     axes.axvline(statistics.median(ref.depth) if x_depth else ref.time, color="gray",
                  linestyle=":", label="DDPM-100 (reference)")
     axes.set_xscale("log")

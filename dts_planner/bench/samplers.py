@@ -23,13 +23,16 @@ from torch import Tensor
 
 from dts_planner.diffusion import (Cond, DDIMSampler, DDPMSampler, DPMSolverSampler,
                                    DTSSampler, predict, Sampler, SampleResult)
-from dts_planner.models import get_preset, load_video_model, VideoDiffusionModel
+from dts_planner.models import (get_preset, image_to_cond, load_video_model,
+                                VideoDiffusionModel)
 
-#: The paper's Meta-World threshold is an absolute L2 over 21 x 128 x 128 elements; as an
-#: RMS per element it carries to any resolution: lambda0 = 11, Delta = 1.5 -> these.
-PAPER_ELEMENTS = 21 * 128 * 128
-PAPER_RMS_THRESHOLD = 11.0 / math.sqrt(PAPER_ELEMENTS)
-PAPER_RMS_INCREMENT = 1.5 / math.sqrt(PAPER_ELEMENTS)
+#: The paper's thresholds are absolute L2 norms over the whole video in model space, lambda0 = 11
+#: and Delta = 1.5 on Meta-World (21 x 128 x 128 elements, k = 10) and on iTHOR (21 x 64 x 64,
+#: k = 6). As RMS per element they carry to any resolution:
+PAPER_METAWORLD_RMS = dict(distance="rms", threshold=11.0 / math.sqrt(21 * 128 * 128),
+                           increment=1.5 / math.sqrt(21 * 128 * 128))
+PAPER_ITHOR_RMS = dict(distance="rms", threshold=11.0 / math.sqrt(21 * 64 * 64),
+                       increment=1.5 / math.sqrt(21 * 64 * 64))
 
 
 @dataclass
@@ -55,8 +58,6 @@ def parse_dts(spec: str) -> DTSSampler:
 
 def default_cases(tuned: str) -> list[tuple[str, Sampler]]:
     """Return the (label, sampler) list: baselines, DTS with paper settings and the tuned one."""
-    paper_rms = dict(distance="rms", threshold=PAPER_RMS_THRESHOLD,
-                     increment=PAPER_RMS_INCREMENT)
     return [
         ("DDPM-100", DDPMSampler()),
         ("DDIM-100", DDIMSampler(100)),
@@ -64,8 +65,8 @@ def default_cases(tuned: str) -> list[tuple[str, Sampler]]:
         ("DDIM-10", DDIMSampler(10)),
         ("DPM-Solver++ 10", DPMSolverSampler(10)),
         ("DPM-Solver++ 20", DPMSolverSampler(20)),
-        ("DTS paper k=10", DTSSampler(10, 2, chunk=10, **paper_rms)),
-        ("DTS paper k=6", DTSSampler(10, 2, chunk=6, **paper_rms)),
+        ("DTS paper Meta-World k=10", DTSSampler(10, 2, chunk=10, **PAPER_METAWORLD_RMS)),
+        ("DTS paper iTHOR k=6", DTSSampler(10, 2, chunk=6, **PAPER_ITHOR_RMS)),
         (f"DTS tuned ({tuned})", parse_dts(tuned)),
     ]
 
@@ -86,32 +87,64 @@ def random_condition(model: VideoDiffusionModel, batch: int, seed: int) -> dict[
     return model.make_cond(image, text)
 
 
+def sim_condition(model: VideoDiffusionModel, batch: int, seed: int, task: str,
+                  camera: str) -> dict[str, Tensor]:
+    """Return the planner's conditioning for Meta-World ``task`` frames (seeds seed..seed+B-1).
+
+    The frames go through the planner's preprocessing and the instruction through the text
+    encoder the model config names, so the DTS distances are those a real plan sees.
+    """
+    from dts_planner.models.text_encoders import make_text_encoder
+    from dts_planner.planning.image_preprocessing import prepare_image
+    from dts_planner.sim import MetaWorldEnv
+    frames = []
+    for offset in range(batch):
+        with MetaWorldEnv(task, camera, seed + offset, max(model.config.image_size)) as env:
+            frame = prepare_image(env.reset().rgb, model.config.image_size,
+                                  model.config.preprocess)
+            instruction = env.instruction
+        frames.append(torch.from_numpy(frame))
+    text = make_text_encoder(model.config.text_encoder).encode([instruction] * batch)
+    return model.make_cond(image_to_cond(torch.stack(frames)), text)
+
+
 def measure_forward_costs(model: VideoDiffusionModel, noise: Tensor, cond: Cond,
                           batch_sizes: list[int], repeats: int) -> dict[int, float]:
-    """Median seconds of one model call (with the sampler's NaN check) per batch size."""
-    costs = {}
+    """Median seconds of one model call (with the sampler's NaN check) per batch size.
+
+    Sizes are measured round-robin, so a change of machine load hits them all alike.
+    """
+    inputs = {}
     for size in batch_sizes:
         rows = torch.arange(size) % noise.shape[0]
-        x, t = noise[rows], torch.full((size,), 50)
-        sized_cond = {key: value[rows] for key, value in cond.items()}
-        predict(model, x, t, sized_cond, "warm-up")
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            predict(model, x, t, sized_cond, "cost")
-            times.append(time.perf_counter() - start)
-        costs[size] = statistics.median(times)
-    return costs
-
-
-def time_sampler(sampler: Sampler, model: VideoDiffusionModel, noise: Tensor, cond: Cond,
-                 seed: int, repeats: int) -> tuple[float, SampleResult]:
-    """Median wall time over ``repeats`` runs (same noise and seed) and the last result."""
-    times = []
+        inputs[size] = (noise[rows], torch.full((size,), 50),
+                        {key: value[rows] for key, value in cond.items()})
+        predict(model, *inputs[size], "warm-up")
+    times: dict[int, list[float]] = {size: [] for size in batch_sizes}
     for _ in range(repeats):
-        result = sampler.sample(model, noise, cond, torch.Generator().manual_seed(seed))
-        times.append(result.stats.wall_time)
-    return statistics.median(times), result
+        for size in batch_sizes:
+            start = time.perf_counter()
+            predict(model, *inputs[size], "cost")
+            times[size].append(time.perf_counter() - start)
+    return {size: statistics.median(values) for size, values in times.items()}
+
+
+def time_samplers(samplers: list[Sampler], model: VideoDiffusionModel, noise: Tensor,
+                  cond: Cond, seed: int, repeats: int) -> list[tuple[float, SampleResult]]:
+    """Return each sampler's median wall time over ``repeats`` runs and its last result.
+
+    Same noise and seed every run; the runs go round-robin over the samplers, so a change of
+    machine load hits them all alike.
+    """
+    times: list[list[float]] = [[] for _ in samplers]
+    results: list[SampleResult] = []
+    for _ in range(repeats):
+        results = []
+        for index, sampler in enumerate(samplers):
+            results.append(sampler.sample(model, noise, cond,
+                                          torch.Generator().manual_seed(seed)))
+            times[index].append(results[-1].stats.wall_time)
+    return [(statistics.median(values), result) for values, result in zip(times, results)]
 
 
 def fidelity(sample: Tensor, reference: Tensor) -> tuple[float, float]:
@@ -150,13 +183,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="default",
                         help="'default' (embedded), 'random' (random weights) or a checkpoint")
     parser.add_argument("--preset", default="default", help="config of a --model random")
+    parser.add_argument("--cond", choices=("sim", "random"), default="sim",
+                        help="Meta-World frame + instruction, or random image and text tokens")
+    parser.add_argument("--task", default="door-open", help="Meta-World task of --cond sim")
+    parser.add_argument("--camera", default="corner", help="camera of --cond sim")
     parser.add_argument("--batch", type=int, default=1, help="plans sampled together")
     parser.add_argument("--repeats", type=int, default=5, help="runs per sampler (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--tuned", default="draft_stride=10,target_stride=5,chunk=10,"
-                        f"distance=rms,threshold={2 * PAPER_RMS_THRESHOLD:.4f},"
-                        f"increment={PAPER_RMS_INCREMENT:.5f}",
+                        "distance=rms,threshold={threshold:.4f},increment={increment:.5f}"
+                        .format(**PAPER_ITHOR_RMS),
                         help="DTSSampler settings of the tuned row, key=value,...")
     parser.add_argument("--json", help="also write the measurements to this file")
     return parser.parse_args(argv)
@@ -169,27 +206,29 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(args.model, args.preset, args.seed)
     noise = torch.randn(model.noise_shape(args.batch),
                         generator=torch.Generator().manual_seed(args.seed))
-    cond = random_condition(model, args.batch, args.seed)
+    cond = (sim_condition(model, args.batch, args.seed, args.task, args.camera)
+            if args.cond == "sim" else random_condition(model, args.batch, args.seed))
     cases = default_cases(args.tuned)
     num_train_timesteps = model.schedule.num_train_timesteps
     dts_sizes = {size for _, sampler in cases if isinstance(sampler, DTSSampler)
                  for size in sampler.all_accept_batch_sizes(num_train_timesteps, args.batch)}
     costs = measure_forward_costs(model, noise, cond, sorted(dts_sizes | {1, 2, args.batch}),
                                   args.repeats)
-    print(f"model: {args.model} ({model.config.summary()}), batch {args.batch}, "
-          f"threads {args.threads}, repeats {args.repeats}")
+    print(f"model: {args.model} ({model.config.summary()}), cond {args.cond} "
+          f"({args.task}, {args.camera}), batch {args.batch}, threads {args.threads}, "
+          f"repeats {args.repeats}")
     print("forward cost per batch size (ms): " + ", ".join(
         f"B={size}: {1000 * cost:.1f}" for size, cost in costs.items()))
     if model.config.unet.dims == 3:
         print(f"Conv3d batch-1 slow path: B=1 {1000 * costs[1]:.1f} ms vs B=2 "
               f"{1000 * costs[2]:.1f} ms")
+    timings = time_samplers([sampler for _, sampler in cases], model, noise, cond, args.seed,
+                            args.repeats)
     rows = []
-    for label, sampler in cases:
-        median_time, result = time_sampler(sampler, model, noise, cond, args.seed, args.repeats)
+    for (label, sampler), (median_time, result) in zip(cases, timings):
         bound = (sum(costs[size] for size in sampler.all_accept_batch_sizes(
             num_train_timesteps, args.batch)) if isinstance(sampler, DTSSampler) else None)
         rows.append(BenchRow(label, median_time, result, bound))
-        print(f"  {label}: {median_time:.3f} s", flush=True)
     references = {"DDPM-100": rows[0].result.sample, "DDIM-100": rows[1].result.sample}
     print(format_table(rows, references))
     if args.json:

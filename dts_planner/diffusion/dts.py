@@ -170,11 +170,10 @@ class DTSSampler:
         with stats.timed("verify"):
             threshold = self.threshold_at(round_index)
             distances = token_distance(tokens[:, 1:][valid], state, self.distance)
-            rejected = torch.zeros(valid.shape, dtype=torch.bool, device=x.device)
-            rejected[valid] = distances > threshold
-            rejected[~valid] = True                       # positions past k never accepted
-            accepted = torch.where(rejected.any(1), rejected.int().argmax(1), k_max)  # (A,)
-            accepted = torch.minimum(accepted, lengths)
+            # positions past a sample's chunk (and one sentinel column) count as rejected
+            rejected = torch.ones((len(active), k_max + 1), dtype=torch.bool, device=x.device)
+            rejected[:, :k_max][valid] = distances > threshold
+            accepted = rejected.int().argmax(1)           # first rejection = tokens accepted
             advance = torch.clamp(accepted + 1, max=lengths)              # tokens consumed
             x[active] = targets[torch.arange(len(active)), advance - 1]
             times[active] = start - advance * s_d

@@ -6,15 +6,18 @@
 Methods: one per sampler spec (``name`` or ``name:key=value,...``, e.g. ``ddim:num_steps=10``)
 for the plan-following predictors (``optical_flow``, ``diffusion_policy``); ``expert``,
 ``random`` and ``no_plan`` (the optical-flow predictor given the current frame as its whole
-plan) need no video model. The speedup is DDPM-100's mean plan time over the method's, both
+plan) need no video model, nor does the sampler spec ``oracle`` (the expert's future frames as
+the plan: an upper bound for the predictors). The speedup is DDPM-100's mean plan time over the method's, both
 measured in this run (``ddpm`` among the samplers, or else one timing-only DDPM-100 plan on the
-first observation of every episode). Writes summary.md, summary.csv and one GIF per method.
+first observation of every episode). Writes episodes.jsonl (as it goes), summary.md,
+summary.csv and one GIF per method.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from contextlib import ExitStack
 from functools import partial
 import itertools
 import json
@@ -26,11 +29,14 @@ import torch
 from tqdm import tqdm
 
 from dts_planner.eval.closed_loop import EpisodeResult, PlanRecord, run_episode
+from dts_planner.eval.oracle_plan import OraclePlanner
 from dts_planner.eval.policy_report import (
     ALL_TASKS, markdown_table, summarize, write_csv, write_gif)
 from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv, env_name, instruction_for
 
 PLAN_PREDICTORS = ("optical_flow", "diffusion_policy")
+ORACLE = "oracle"
+"""Sampler spec meaning "no video model: the scripted expert's future frames"."""
 PREDICTORS = (*PLAN_PREDICTORS, "expert", "random", "no_plan")
 
 
@@ -96,15 +102,26 @@ def build_planner(model_path: str | None, device: str) -> Any:
                         make_sampler("ddpm"), device=device)
 
 
-def evaluate(args: argparse.Namespace, planner: Any = None,
-             policy: Any = None) -> tuple[dict[str, list[EpisodeResult]], dict[str, list[float]]]:
-    """Run every (method, task, seed) episode; return results and DDPM-100 reference times."""
+def episode_record(method: str, episode: EpisodeResult) -> str:
+    """One JSON line describing a finished episode (frames left out)."""
+    return json.dumps({"method": method, "task": episode.task, "seed": episode.seed,
+                       "success": episode.success, "steps": episode.steps,
+                       "plans": [vars(p) for p in episode.plans]})
+
+
+def evaluate(args: argparse.Namespace, planner: Any = None, policy: Any = None,
+             log: Path | None = None
+             ) -> tuple[dict[str, list[EpisodeResult]], dict[str, list[float]]]:
+    """Run every (method, task, seed) episode; return results and DDPM-100 reference times.
+
+    Each finished episode is appended to `log` (JSON lines) so long runs can be followed.
+    """
     from dts_planner.diffusion import make_sampler
     uses_plans = args.predictor in PLAN_PREDICTORS
     methods = ([(f"{args.predictor}/{spec}", *parse_sampler(spec)) for spec in args.sampler]
                if uses_plans else [(args.predictor, "", {})])
     has_ddpm = any(name == "ddpm" and not params for _, name, params in methods)
-    reference = make_sampler("ddpm") if uses_plans and not has_ddpm else None
+    reference = make_sampler("ddpm") if planner is not None and not has_ddpm else None
     results: dict[str, list[EpisodeResult]] = defaultdict(list)
     reference_times: dict[str, list[float]] = defaultdict(list)
     num_frames = planner.model.config.num_frames if planner is not None else 7
@@ -112,9 +129,11 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
     for (method, name, params), task, seed in tqdm(jobs, desc="episodes"):
         torch.manual_seed(seed)
         with MetaWorldEnv(task, camera=args.camera, seed=seed, resolution=args.resolution,
-                          max_steps=args.max_steps) as env:
+                          max_steps=args.max_steps) as env, ExitStack() as stack:
             plan = partial(still_plan, num_frames)
-            if uses_plans:
+            if name == ORACLE:
+                plan = stack.enter_context(OraclePlanner(env, num_frames))
+            elif uses_plans:
                 planner.sampler = make_sampler(name, **params)
                 counter = itertools.count()
                 plan = (lambda obs: video_plan(planner, instruction_for(task),
@@ -129,6 +148,9 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
         if name == "ddpm" and not params:
             reference_times[episode.task].extend(p.time_s for p in episode.plans)
         results[method].append(episode)
+        if log is not None:
+            with open(log, "a") as handle:
+                handle.write(episode_record(method, episode) + "\n")
     reference_times[ALL_TASKS] = [t for times in list(reference_times.values()) for t in times]
     return results, reference_times
 
@@ -157,7 +179,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--camera", default="corner")
     parser.add_argument("--resolution", type=int, default=64, help="camera pixels (square)")
     parser.add_argument("--sampler", nargs="+", default=["ddpm", "dts"],
-                        help="sampler specs, e.g. ddpm ddim:num_steps=10 dts:chunk=10")
+                        help="sampler specs, e.g. ddpm ddim:num_steps=10 dts:chunk=10; "
+                        "'oracle' plans with the scripted expert's future frames instead")
     parser.add_argument("--predictor", choices=PREDICTORS, default="optical_flow")
     parser.add_argument("--model", default=None, help="video model checkpoint (default: shipped)")
     parser.add_argument("--policy", default=None,
@@ -173,14 +196,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m dts_planner.eval metaworld``."""
     args = parse_args(argv)
-    planner = build_planner(args.model, args.device) if args.predictor in PLAN_PREDICTORS \
-        else None
+    video = args.predictor in PLAN_PREDICTORS and any(
+        parse_sampler(spec)[0] != ORACLE for spec in args.sampler)
+    planner = build_planner(args.model, args.device) if video else None
     policy = None
     if args.predictor == "diffusion_policy":
         from dts_planner.predictors.diffusion_policy import load_policy
         from dts_planner.predictors.diffusion_policy_predictor import DEFAULT_POLICY_WEIGHTS
         policy = load_policy(args.policy or str(DEFAULT_POLICY_WEIGHTS), args.device)
-    results, reference_times = evaluate(args, planner, policy)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results, reference_times = evaluate(args, planner, policy, args.out / "episodes.jsonl")
     print(report(results, reference_times, args.out))
     print(f"written to {args.out}/")
 

@@ -67,6 +67,11 @@ def summarize(results: Mapping[str, Sequence[EpisodeResult]],
     return rows
 
 
+def _number(value: float, spec: str, suffix: str = "") -> str:
+    """Format a number, or "-" for nan (nothing planned, no reference)."""
+    return "-" if np.isnan(value) else f"{value:{spec}}{suffix}"
+
+
 def markdown_table(rows: Sequence[SummaryRow]) -> str:
     """Github-flavoured markdown table of the rows."""
     header = ("| method | task | episodes | success | steps | plans/ep | plan time mean (s) "
@@ -75,9 +80,10 @@ def markdown_table(rows: Sequence[SummaryRow]) -> str:
     for r in rows:
         lines.append(
             f"| {r.method} | {r.task} | {r.episodes} | {100 * r.success_rate:.0f}% "
-            f"| {r.mean_steps:.0f} | {r.plans_per_episode:.1f} | {r.plan_time_mean_s:.3f} "
-            f"| {r.plan_time_p95_s:.3f} | {r.nfe_mean:.1f} | {r.depth_mean:.1f} "
-            f"| {r.speedup_vs_ddpm:.2f}x |")
+            f"| {r.mean_steps:.0f} | {r.plans_per_episode:.1f} "
+            f"| {_number(r.plan_time_mean_s, '.3f')} | {_number(r.plan_time_p95_s, '.3f')} "
+            f"| {_number(r.nfe_mean, '.1f')} | {_number(r.depth_mean, '.1f')} "
+            f"| {_number(r.speedup_vs_ddpm, '.2f', 'x')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 import torch
 from tqdm import tqdm
 
@@ -79,14 +79,22 @@ def score_case(case: Case, planned_last: np.ndarray) -> dict[str, float]:
             "changed_fraction": float(changed.mean())}
 
 
-def plan_grid(case: Case, plans: dict[str, np.ndarray], scale: int = 2) -> Image.Image:
+def plan_grid(case: Case, plans: dict[str, np.ndarray], scale: int = 2,
+              label_width: int = 72) -> Image.Image:
     """Grid rows: the true episode (start to end), then each plan (conditioning frame first)."""
     columns = len(next(iter(plans.values()))) + 1
     rows = [case.frames[clip_frame_indices(len(case.frames), 0, columns)]]
     rows += [np.concatenate([case.frames[:1], frames]) for frames in plans.values()]
     grid = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
-    image = Image.fromarray(grid)
-    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    frames = Image.fromarray(grid)
+    frames = frames.resize((frames.width * scale, frames.height * scale), Image.NEAREST)
+    image = Image.new("RGB", (frames.width + label_width, frames.height), "white")
+    image.paste(frames, (label_width, 0))
+    draw = ImageDraw.Draw(image)
+    row_height = frames.height // len(rows)
+    for row, label in enumerate(["expert", *plans]):
+        draw.text((4, row * row_height + row_height // 2 - 6), label, fill="black")
+    return image
 
 
 def evaluate(planner: Any, samplers: Sequence[str], cases: Sequence[Case],
@@ -168,14 +176,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     from dts_planner.diffusion import make_sampler
     from dts_planner.models import load_video_model
-    from dts_planner.planning import text_encoder_for, VideoPlanner
+    from dts_planner.models.text_encoders import make_text_encoder
+    from dts_planner.planning import VideoPlanner
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     model = load_video_model(args.model, device=args.device)
-    planner = VideoPlanner(model, text_encoder_for(model.config), make_sampler("ddpm"),
-                           device=args.device)
+    encoder = make_text_encoder(model.config.text_encoder)
+    planner = VideoPlanner(model, encoder, make_sampler("ddpm"), device=args.device)
     resolution = model.config.image_size[0]
     cases = [expert_case(task, camera, seed, resolution)
              for task in args.tasks for camera in args.cameras for seed in args.seeds]

@@ -20,8 +20,9 @@ class UNetModel(nn.Module):
     """Denoising U-Net over (B, C_in, [F,] H, W) -> (B, C_out, [F,] H, W).
 
     H and W must be divisible by ``2 ** (len(channel_mult) - 1)``. Text tokens (B, L, D) go
-    through a Perceiver resampler, a Linear and a mean over latents, and are added to the
-    timestep embedding (no cross-attention).
+    through a Perceiver resampler, a Linear and a mean over latents (``embed_task``), and the
+    result is added to the timestep embedding (no cross-attention). As the task embedding is
+    the same at every denoising step, callers compute it once and pass it to ``forward``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, model_channels: int,
@@ -84,10 +85,13 @@ class UNetModel(nn.Module):
                    config.channel_mult, config.attention_resolutions, config.dims,
                    config.num_head_channels, config.task_token_channels, config.dropout)
 
-    def forward(self, x: Tensor, t: Tensor, task_embed: Tensor) -> Tensor:
-        """Map x (B, C_in, [F,] H, W), steps t (B,) and text (B, L, D) to (B, C_out, [F,] H, W)."""
-        emb = self.time_embed(timestep_embedding(t, self.model_channels))
-        emb = emb + self.task_attnpool(task_embed).mean(dim=1)
+    def embed_task(self, task_embed: Tensor) -> Tensor:
+        """Pool text tokens (B, L, D) into a task embedding (B, 4 * model_channels)."""
+        return self.task_attnpool(task_embed).mean(dim=1)
+
+    def forward(self, x: Tensor, t: Tensor, task_emb: Tensor) -> Tensor:
+        """Map x (B, C_in, [F,] H, W), steps t (B,) and ``embed_task(text)`` to (B, C_out, ...)."""
+        emb = self.time_embed(timestep_embedding(t, self.model_channels)) + task_emb
         skips = []
         h = x
         for block in self.input_blocks:

@@ -41,7 +41,8 @@ class VideoDiffusionModel(nn.Module):
     With ``dims=3`` (AVDC) the conditioning frame is repeated over the frames and concatenated on
     channels, (B, 6, F, H, W); with ``dims=2`` all frames and the conditioning frame are stacked
     as channels, (B, 3F + 3, H, W). ``guidance_scale`` w > 0 applies AVDC's classifier-free
-    guidance, (1 + w) v(text) - w v(zero text), in one doubled batch.
+    guidance, (1 + w) v(text) - w v(zero text), in one doubled batch. The text is pooled once
+    per plan in ``make_cond`` (cond keys ``image``, ``task``, ``task_uncond``), not per step.
     """
 
     prediction_type = "v_prediction"
@@ -64,7 +65,11 @@ class VideoDiffusionModel(nn.Module):
         return (batch, 3 * self.config.num_frames, height, width)
 
     def make_cond(self, image: Tensor, task_embed: Tensor) -> dict[str, Tensor]:
-        """Conditioning from ``image`` (B, 3, H, W) float in [0, 1] and text (B, L, D)."""
+        """Conditioning from ``image`` (B, 3, H, W) float in [0, 1] and text tokens (B, L, D).
+
+        Returns ``image`` and the pooled task embedding (B, E) ``task``; with guidance on, also
+        ``task_uncond``, that of zero text (so set ``guidance_scale`` before making the cond).
+        """
         if image.dim() != 4 or tuple(image.shape[1:]) != (3, *self.config.image_size):
             raise ValueError(f"conditioning image must be (B, 3, {self.config.image_size[0]}, "
                              f"{self.config.image_size[1]}) floats in [0, 1], "
@@ -73,27 +78,32 @@ class VideoDiffusionModel(nn.Module):
             raise ValueError(f"task embedding must be (B, L, {self.config.text_dim}) "
                              f"({self.config.text_encoder} text encoder), "
                              f"got {tuple(task_embed.shape)}")
-        return {"image": image, "task_embed": task_embed}
+        cond = {"image": image, "task": self.unet.embed_task(task_embed)}
+        if self.guidance_scale:
+            cond["task_uncond"] = self.unet.embed_task(torch.zeros_like(task_embed))
+        return cond
 
     def forward(self, x_t: Tensor, t: Tensor, cond: Mapping[str, Tensor]) -> Tensor:
         """Predict v from x_t (B, F*3, H, W) at integer steps t (B,) (or one scalar step)."""
         t = t.expand(x_t.shape[0]) if t.dim() == 0 else t
-        image, task_embed = cond["image"], cond["task_embed"]
+        image = cond["image"]
         if not self.guidance_scale:
-            return self._predict(x_t, t, image, task_embed)
-        both = self._predict(torch.cat([x_t, x_t]), torch.cat([t, t]),
-                             torch.cat([image, image]),
-                             torch.cat([task_embed, torch.zeros_like(task_embed)]))
+            return self._predict(x_t, t, image, cond["task"])
+        if "task_uncond" not in cond:
+            raise ValueError("guidance_scale is set but the cond has no 'task_uncond': "
+                             "call make_cond after setting guidance_scale")
+        both = self._predict(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([image, image]),
+                             torch.cat([cond["task"], cond["task_uncond"]]))
         with_text, without_text = both.chunk(2)
         return (1.0 + self.guidance_scale) * with_text - self.guidance_scale * without_text
 
-    def _predict(self, x_t: Tensor, t: Tensor, image: Tensor, task_embed: Tensor) -> Tensor:
+    def _predict(self, x_t: Tensor, t: Tensor, image: Tensor, task: Tensor) -> Tensor:
         if self.config.unet.dims == 2:
-            return self.unet(torch.cat([x_t, image], dim=1), t, task_embed)
+            return self.unet(torch.cat([x_t, image], dim=1), t, task)
         batch, _, height, width = x_t.shape
         video = x_t.view(batch, -1, 3, height, width).transpose(1, 2)       # (B, 3, F, H, W)
         frames = image[:, :, None].expand(-1, -1, video.shape[2], -1, -1)
-        out = self.unet(torch.cat([video, frames], dim=1), t, task_embed)
+        out = self.unet(torch.cat([video, frames], dim=1), t, task)
         return out.transpose(1, 2).reshape(batch, -1, height, width)
 
     to_uint8_frames = staticmethod(model_space_to_uint8)

@@ -161,7 +161,7 @@ class ActionPredictorNode(LifecycleNode):
             self.create_subscription(EpisodeStatus, "episode_status", self._on_episode, 10),
         ]
         self._worker = Worker(f"{self.get_name()}-predict", self._predict_step,
-                              self._on_worker_error)
+                              self._on_worker_error, self.context.ok)
         self._worker.start()
         self._note = ""
         return super().on_activate(state)

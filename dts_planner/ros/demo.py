@@ -11,7 +11,7 @@ episode success, plan latency and sampler stats, and writes a GIF of the last pl
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+from collections import defaultdict, OrderedDict
 from dataclasses import dataclass
 import math
 from pathlib import Path
@@ -21,12 +21,14 @@ import threading
 import time
 
 from dts_msgs.msg import PlanDiagnostics, VideoPlan
+import cv2
 import numpy as np
 from PIL import Image as PILImage
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 import torch
 
 from dts_planner.ros import parameters
@@ -61,6 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="torch device; auto = cuda:0 if CUDA is available, else cpu")
     parser.add_argument("--model-path", default="",
                         help="video model checkpoint (default: the embedded default model)")
+    parser.add_argument("--model-preset", default="",
+                        help="smoke test without weights: a RANDOM-weight model of this preset")
     parser.add_argument("--sampler", default="", choices=("",) + parameters.SAMPLERS,
                         help="sampler (default: the params file's, dts)")
     parser.add_argument("--params-file", default=str(parameters.default_params_file()),
@@ -78,14 +82,25 @@ def pick_device(requested: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def write_plan_gif(plan: VideoPlan, path: Path, scale: int = 4) -> None:
-    """Animated GIF of a plan's frames, `scale`x nearest-neighbour upscaled, 4 frames/s."""
+def write_plan_gif(plan: VideoPlan, source: Image | None, path: Path, scale: int = 4) -> None:
+    """GIF (4 frames/s) and PNG strip of the source frame then the plan, `scale`x upscaled."""
     frames = np.stack([image_to_rgb(frame) for frame in plan.frames])
+    if source is not None:
+        height, width = frames.shape[1:3]
+        first = cv2.resize(image_to_rgb(source), (width, height), interpolation=cv2.INTER_AREA)
+        frames = np.concatenate([first[None], frames])
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     images = [PILImage.fromarray(frame) for frame in frames]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=250, loop=0)
     PILImage.fromarray(tile_frames(frames)).save(path.with_suffix(".png"))
+
+
+def remember(images: OrderedDict, msg: Image, keep: int = 64) -> None:
+    """Keep the last `keep` camera frames by stamp (a plan's source frame is among them)."""
+    images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+    while len(images) > keep:
+        images.popitem(last=False)
 
 
 def summarise(records: list[PlanRecord]) -> str:
@@ -132,6 +147,8 @@ def run(args: argparse.Namespace, device: str, executor: MultiThreadedExecutor,
     planner_overrides = [Parameter("device", value=device), Parameter("autostart", value=False)]
     if args.model_path:
         planner_overrides.append(Parameter("model_path", value=args.model_path))
+    if args.model_preset:
+        planner_overrides.append(Parameter("model_preset", value=args.model_preset))
     if args.sampler:
         planner_overrides.append(Parameter("sampler", value=args.sampler))
     planner = PlannerNode(parameter_overrides=planner_overrides)
@@ -160,6 +177,8 @@ def run(args: argparse.Namespace, device: str, executor: MultiThreadedExecutor,
             m.status, m.total_latency_s, m.sampling_time_s, m.nfe, m.depth, m.acceptance_rate)),
         100)
     watcher.create_subscription(VideoPlan, "plan", last_plan.put, 1)
+    images: OrderedDict[tuple[int, int], Image] = OrderedDict()   # recent frames, for the GIF
+    watcher.create_subscription(Image, "image", lambda m: remember(images, m), 10)
     for node in (bridge, watcher):
         executor.add_node(node)
 
@@ -182,7 +201,8 @@ def run(args: argparse.Namespace, device: str, executor: MultiThreadedExecutor,
     plan = last_plan.peek()
     if plan is not None:
         gif = Path(args.output) / "plan.gif"
-        write_plan_gif(plan, gif)
+        source = images.get((plan.header.stamp.sec, plan.header.stamp.nanosec))
+        write_plan_gif(plan, source, gif)
         print(f"dts-demo: wrote {gif} and {gif.with_suffix('.png')} "
               f"(instruction: '{plan.instruction}')")
     return 0

@@ -113,7 +113,7 @@ class MetaWorldBridgeNode(Node):
         env_name(self._param("task"))   # fail fast on an unknown task
         self._failed = False
         self._worker = Worker(f"{node_name}-sim", self._sim_step, self._on_sim_error,
-                              idle_wait_s=0.001, on_exit=self._close_env)
+                              self.context.ok, idle_wait_s=0.001, on_exit=self._close_env)
         self._worker.start()
 
     def _param(self, name: str) -> Any:

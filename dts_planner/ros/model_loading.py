@@ -7,6 +7,7 @@ otherwise `model_path` (empty = the embedded default) is loaded. Nothing is down
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 import hashlib
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import torch
 
 from dts_planner.diffusion import Sampler
 from dts_planner.models import (
-    DEFAULT_WEIGHTS, get_preset, load_text_encoder, load_video_model, VideoDiffusionModel)
+    DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, TextEncoder,
+    VideoDiffusionModel)
 from dts_planner.planning import VideoPlanner
 
 
@@ -39,6 +41,12 @@ def model_id(path: Path) -> str:
     return f"{path.stem}@{digest.hexdigest()[:8]}"
 
 
+@lru_cache(maxsize=4)
+def shared_text_encoder(name: str, device: str) -> TextEncoder:
+    """One text encoder per (name, device) in the process: planners restart without reloading."""
+    return make_text_encoder(name, device=device)
+
+
 def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,
                   sampler: Sampler, device: torch.device,
                   dtype: torch.dtype) -> tuple[VideoPlanner, str]:
@@ -58,6 +66,6 @@ def build_planner(model_path: str, preset: str, image_size: int, text_encoder: s
         if image_size and size != (image_size, image_size):
             raise ValueError(f"image_size {image_size} does not match the checkpoint's {size}")
     model = model.to(device=device, dtype=dtype)
-    encoder = load_text_encoder(
-        model.config.text_encoder if text_encoder == "default" else text_encoder, device=device)
+    encoder = shared_text_encoder(
+        model.config.text_encoder if text_encoder == "default" else text_encoder, str(device))
     return VideoPlanner(model, encoder, sampler, device=device), name

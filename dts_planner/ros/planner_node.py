@@ -162,7 +162,7 @@ class PlannerNode(LifecycleNode):
             self.create_service(Trigger, "replan", self._on_replan),
         ]
         self._worker = Worker(f"{self.get_name()}-planning", self._plan_step,
-                              self._on_worker_error)
+                              self._on_worker_error, self.context.ok)
         self._worker.start()
         self._error, self._note = "", ""
         return super().on_activate(state)

@@ -52,16 +52,17 @@ class Worker:
     """One thread calling `step()` until stopped; it sleeps when `step()` returns False.
 
     step: does one unit of work and returns whether it did any. on_error: called with the
-    exception when step raises; the thread keeps running. on_exit: called on the thread as it
-    ends (to free thread-bound resources such as a GL context).
+    exception when step raises; the thread keeps running. alive: the thread ends once it returns
+    False (pass the rclpy context's `ok`). on_exit: called on the thread as it ends (to free
+    thread-bound resources such as a GL context).
     """
 
     def __init__(self, name: str, step: Callable[[], bool],
-                 on_error: Callable[[BaseException], None], idle_wait_s: float = 0.05,
-                 on_exit: Callable[[], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None], alive: Callable[[], bool],
+                 idle_wait_s: float = 0.05, on_exit: Callable[[], None] | None = None) -> None:
         """Prepare the thread (not started)."""
         self._step, self._on_error, self._idle_wait_s = step, on_error, idle_wait_s
-        self._on_exit = on_exit
+        self._alive, self._on_exit = alive, on_exit
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -83,13 +84,18 @@ class Worker:
         return not self._thread.is_alive()
 
     @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread.is_alive()
+
+    @property
     def stopping(self) -> bool:
         """Whether stop() was called (long steps may check it to return early)."""
         return self._stopping.is_set()
 
     def _run(self) -> None:
         try:
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and self._alive():
                 try:
                     worked = self._step()
                 except Exception as error:  # noqa: BLE001 - the node must outlive bad input

@@ -1,0 +1,62 @@
+"""Oracle plans: the frames the scripted expert would see from the current state.
+
+A second ("shadow") environment of the same task variation is set to the main environment's
+MuJoCo state, the expert runs until success (or `horizon` steps), and F frames spaced evenly
+from the first step to the last are the plan, like AVDC's training clips. Feeding predictors
+perfect videos separates their errors from the video model's.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from dts_planner.eval.closed_loop import PlanRecord
+from dts_planner.sim import MetaWorldEnv
+
+
+def copy_state(source: MetaWorldEnv, target: MetaWorldEnv) -> None:
+    """Give `target` the physical state of `source` (joints, hand mocap, previous observation)."""
+    src, dst = source.sim, target.sim
+    for name in ("qpos", "qvel", "mocap_pos", "mocap_quat", "act"):
+        getattr(dst.data, name)[:] = getattr(src.data, name)
+    dst._prev_obs = np.copy(src._prev_obs)
+    mujoco.mj_forward(dst.model, dst.data)
+
+
+class OraclePlanner:
+    """PlanFunction factory: expert-rollout frames from the main environment's current state."""
+
+    def __init__(self, env: MetaWorldEnv, num_frames: int = 7, horizon: int = 200) -> None:
+        """Shadow `env` (same task, camera, seed and resolution); close() frees the shadow."""
+        self.env = env
+        self.num_frames = num_frames
+        self.horizon = horizon
+        self.shadow = MetaWorldEnv(env.task, camera=env.camera, seed=env.seed,
+                                   resolution=env.resolution, max_steps=horizon)
+
+    def __call__(self, observation: object) -> tuple[np.ndarray, PlanRecord]:
+        """Plan frames (F, H, W, 3) uint8; the record counts expert steps as NFE and depth."""
+        self.shadow.reset(self.env.seed)
+        copy_state(self.env, self.shadow)
+        frames = []
+        for _ in range(self.horizon):
+            step = self.shadow.step(self.shadow.expert_action(observation))
+            observation = step.observation
+            frames.append(shadow_obs.rgb)
+            if step.done:
+                break
+        index = np.linspace(0, len(frames) - 1, self.num_frames).round().astype(int)
+        return np.stack([frames[i] for i in index]), PlanRecord(0.0, len(frames), len(frames))
+
+    def close(self) -> None:
+        """Free the shadow environment."""
+        self.shadow.close()
+
+    def __enter__(self) -> OraclePlanner:
+        """Use as a context manager that closes the shadow on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the shadow environment."""
+        self.close()
