@@ -67,6 +67,7 @@ def launch_setup(context: LaunchContext) -> list:
         "output": "screen",
         "respawn": respawn,
         "respawn_delay": 2.0,
+        "sigterm_timeout": "20",   # s; torch-based Python processes take seconds to exit
         "arguments": ["--ros-args", "--log-level", values["log_level"]],
         "additional_env": {"PYTHONUNBUFFERED": "1"},
         "parameters": [ParameterFile(params_file, allow_substs=True),

@@ -24,13 +24,13 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def problem():
-    """Tiny random-weight video U-Net, block-0 noise and conditioning for 2 samples."""
+    """Tiny random-weight video U-Net, block-0 noise, conditioning and text tokens (2 samples)."""
     model = random_video_model(TINY_CONFIG)
     generator = torch.Generator().manual_seed(3)
     noise = torch.randn(model.noise_shape(2), generator=generator)
-    cond = model.make_cond(torch.rand(2, 3, 8, 8, generator=generator),
-                           torch.randn(2, 3, TINY_CONFIG.text_dim, generator=generator))
-    return model, noise, cond
+    task = torch.randn(2, 3, TINY_CONFIG.text_dim, generator=generator)
+    cond = model.make_cond(torch.rand(2, 3, 8, 8, generator=generator), task)
+    return model, noise, cond, task
 
 
 class SampleWiseScorer:
@@ -43,12 +43,12 @@ class SampleWiseScorer:
 
 def sample(sampler, problem, seed=7):
     """Run ``sampler`` on the problem with a seeded generator."""
-    model, noise, cond = problem
+    model, noise, cond, _ = problem
     return sampler.sample(model, noise, cond, torch.Generator().manual_seed(seed))
 
 
 def test_all_accepted_blocks_are_drafts_chained_on_the_last_frame(problem):
-    model, _, cond = problem
+    model, _, _, task = problem
     draft, target = DDIMSampler(2), DDIMSampler(5)
     result = sample(BlockSpeculativeSampler(draft, target, -math.inf, num_blocks=3), problem)
     plan = result.sample
@@ -57,7 +57,7 @@ def test_all_accepted_blocks_are_drafts_chained_on_the_last_frame(problem):
     torch.testing.assert_close(plan[:, :FRAME_CH], reference.sample[:, :FRAME_CH])  # block 0
     generator = torch.Generator().manual_seed(7)
     block1_noise = torch.randn(model.noise_shape(2), generator=generator)
-    block1_cond = model.make_cond(last_frame(plan[:, :FRAME_CH]), cond["task_embed"])
+    block1_cond = model.make_cond(last_frame(plan[:, :FRAME_CH]), task)
     block1 = draft.sample(model, block1_noise, block1_cond).sample
     torch.testing.assert_close(plan[:, FRAME_CH:2 * FRAME_CH], block1)
     assert result.stats.accepted_per_round == [[0, 0], [1, 1], [1, 1]]
@@ -102,5 +102,5 @@ def test_registry_entry_plans_through_the_uint8_conversion(problem):
                            target="ddim", num_steps=4)
     frames = model_space_to_uint8(sample(sampler, problem).sample)
     assert frames.shape == (2, 2 * TINY_CONFIG.num_frames, 8, 8, 3)
-    with pytest.raises(ValueError, match="task_embed"):
+    with pytest.raises(ValueError, match="'image'"):
         sampler.sample(problem[0], problem[1], None)

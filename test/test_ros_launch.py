@@ -35,7 +35,7 @@ TINY = {"model_preset": "default", "image_size": 16, "sampler": "ddim", "ddim": 
 
 
 def tiny_params_file() -> str:
-    """The package's params file with a tiny random-weight model, written to a temp file."""
+    """Write the package's params file with a tiny random-weight model to a temp file."""
     with open(default_params_file(), encoding="utf-8") as stream:
         document = yaml.safe_load(stream)
     params = document["/**"]["ros__parameters"]

@@ -198,6 +198,8 @@ def sweep_cases(tiny: bool) -> list[Case]:
     cases += [Case("DTS", f"lambda0={value:g}", DTSSampler(threshold=value), "threshold")
               for value in (0.0, 5.5, 22.0, 44.0, 1e9)]
     cases += [Case("DTS", f"k={k}", DTSSampler(chunk=k), "chunk") for k in (2, 4, 8, 10)]
+    cases += [Case("DTS", f"target stride 5 k={k}", DTSSampler(target_stride=5, chunk=k),
+                   "target stride 5") for k in (6, 10)]
     cases += [Case("ParaDiGMS", f"DDIM-{n} w={w} tol={tol:g}", ParadigmsSampler(n, w, tol),
                    f"ddim{n}")
               for n, w, tol in ((50, 8, 0.1), (50, 16, 0.1), (50, 8, 1.0), (20, 4, 0.1),

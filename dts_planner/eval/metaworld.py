@@ -4,13 +4,13 @@
 --sampler ddpm dts --predictor optical_flow --out runs/eval/flow``
 
 Methods: one per sampler spec (``name`` or ``name:key=value,...``, e.g. ``ddim:num_steps=10``)
-for the plan-following predictors (``optical_flow``, ``diffusion_policy``); ``expert``,
-``random`` and ``no_plan`` (the optical-flow predictor given the current frame as its whole
-plan) need no video model, nor does the sampler spec ``oracle`` (the expert's future frames as
-the plan: an upper bound for the predictors). The speedup is DDPM-100's mean plan time over the method's, both
-measured in this run (``ddpm`` among the samplers, or else one timing-only DDPM-100 plan on the
-first observation of every episode). Writes episodes.jsonl (as it goes), summary.md,
-summary.csv and one GIF per method.
+for the plan-following predictors (``optical_flow``, ``diffusion_policy``); the spec ``oracle``
+plans with the scripted expert's future frames instead of the video model (an upper bound for
+the predictors). ``expert``, ``random`` and ``no_plan`` (the optical-flow predictor given the
+current frame as its whole plan) need no video model. The speedup is DDPM-100's mean plan time
+over the method's, both measured in this run (``ddpm`` among the samplers, or else one
+timing-only DDPM-100 plan on the first observation of every episode). Writes episodes.jsonl (as
+it goes), summary.md, summary.csv and one GIF per method.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ perfect videos separates their errors from the video model's.
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 
 from dts_planner.eval.closed_loop import PlanRecord
@@ -18,10 +17,10 @@ from dts_planner.sim import MetaWorldEnv
 def copy_state(source: MetaWorldEnv, target: MetaWorldEnv) -> None:
     """Give `target` the physical state of `source` (joints, hand mocap, previous observation)."""
     src, dst = source.sim, target.sim
-    for name in ("qpos", "qvel", "mocap_pos", "mocap_quat", "act"):
+    for name in ("mocap_pos", "mocap_quat", "act"):
         getattr(dst.data, name)[:] = getattr(src.data, name)
+    dst.set_state(src.data.qpos, src.data.qvel)  # also runs mj_forward
     dst._prev_obs = np.copy(src._prev_obs)
-    mujoco.mj_forward(dst.model, dst.data)
 
 
 class OraclePlanner:
@@ -43,7 +42,7 @@ class OraclePlanner:
         for _ in range(self.horizon):
             step = self.shadow.step(self.shadow.expert_action(observation))
             observation = step.observation
-            frames.append(shadow_obs.rgb)
+            frames.append(observation.rgb)
             if step.done:
                 break
         index = np.linspace(0, len(frames) - 1, self.num_frames).round().astype(int)

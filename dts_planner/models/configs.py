@@ -6,7 +6,7 @@ Configs are plain frozen dataclasses that round-trip through plain dicts (``to_d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, Mapping
 
 TextEncoderName = Literal["clip", "minilm"]
@@ -71,10 +71,6 @@ class VideoModelConfig:
         top = {key: value for key, value in data.items() if key != "unet"}
         top["image_size"] = tuple(top["image_size"])
         return cls(unet=UNetConfig(**unet), **top)
-
-    def with_frames(self, num_frames: int) -> VideoModelConfig:
-        """Return this config with another horizon (3D U-Net weights do not fix F)."""
-        return replace(self, num_frames=num_frames)
 
 
 def _avdc(image_size: tuple[int, int], preprocess: Preprocess, **unet: Any) -> VideoModelConfig:

@@ -6,7 +6,8 @@ Importing this package registers them with ``make_sampler`` as "paradigms", "srd
 
 from dts_planner.diffusion import register_sampler
 from dts_planner.peers.block_speculative import (BlockSpeculativeSampler, last_frame,
-                                                 make_block_speculative_sampler, VideoDenoiser)
+                                                 make_block_speculative_sampler,
+                                                 with_first_frame)
 from dts_planner.peers.paradigms import make_parallel_scheduler, ParadigmsSampler
 from dts_planner.peers.quality_router import (DenoisingConsistencyScorer, frame_psnr,
                                               FrameScorer, QualityRouter, RouteDecision,
@@ -19,6 +20,7 @@ register_sampler("block_speculative", make_block_speculative_sampler)
 
 __all__ = [
     "BlockSpeculativeSampler", "DenoisingConsistencyScorer", "FrameScorer", "ParadigmsSampler",
-    "QualityRouter", "RouteDecision", "SRDSSampler", "VideoDenoiser", "frame_psnr", "last_frame",
-    "make_block_speculative_sampler", "make_parallel_scheduler", "worst_frame",
+    "QualityRouter", "RouteDecision", "SRDSSampler", "frame_psnr", "last_frame",
+    "make_block_speculative_sampler", "make_parallel_scheduler", "with_first_frame",
+    "worst_frame",
 ]

@@ -1,7 +1,7 @@
 """Block speculative planning (SDVG): long plans as blocks, drafted cheaply, routed by quality.
 
 A long plan is ``num_blocks`` video blocks of F frames each; block b is conditioned on the last
-frame of block b-1 (block 0 on the observation) and the same task embedding. For every block
+frame of block b-1 (block 0 on the observation) and the same task conditioning. For every block
 after the first, a cheap drafter (e.g. DDIM-4 of the same model) proposes the block and a
 :class:`QualityRouter` accepts it when its worst-frame score is >= tau; otherwise the target
 sampler (DTS or DDPM-100) regenerates it from the same block noise. The first block is always
@@ -11,7 +11,7 @@ like any other sampler; the plan it returns is (B, num_blocks*F*3, H, W), layout
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from typing import Mapping
 
 import torch
 from torch import Tensor
@@ -24,11 +24,15 @@ from dts_planner.peers.quality_router import (DenoisingConsistencyScorer, FRAME_
 SEED_RANGE = 2 ** 62
 
 
-class VideoDenoiser(Denoiser, Protocol):
-    """A Denoiser that can be re-conditioned on a new first frame (``VideoDiffusionModel``)."""
+def with_first_frame(cond: Cond, image: Tensor) -> dict[str, Tensor]:
+    """Copy of a video conditioning mapping with its frame ``cond["image"]`` replaced.
 
-    def make_cond(self, image: Tensor, task_embed: Tensor) -> dict[str, Tensor]:
-        """Conditioning for image (B, 3, H, W) in [0, 1] and task_embed (B, L, D)."""
+    ``image`` (B, 3, H, W) in [0, 1]; every other entry (the embedded task) is kept as is.
+    """
+    if not isinstance(cond, Mapping) or "image" not in cond:
+        raise ValueError("block speculative sampling needs a conditioning mapping with the "
+                         "conditioning frame under 'image' (VideoDiffusionModel.make_cond)")
+    return {**cond, "image": image}
 
 
 def last_frame(block: Tensor) -> Tensor:
@@ -80,17 +84,16 @@ class BlockSpeculativeSampler:
         self.scorer = scorer
         self.probe_t = probe_t
 
-    def sample(self, denoiser: VideoDenoiser, noise: Tensor, cond: Cond,
+    def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
                generator: torch.Generator | None = None) -> SampleResult:
         """Generate a long plan (B, num_blocks*F*3, H, W) from block-0 noise (B, F*3, H, W).
 
-        ``cond`` must be a mapping with "task_embed" (B, L, D); later blocks' noise and seeds
-        are drawn from ``generator`` up front, so a block's target output does not depend on
-        which earlier blocks were accepted.
+        ``cond`` must be a mapping with the conditioning frame under "image" (B, 3, H, W) in
+        [0, 1] (``VideoDiffusionModel.make_cond``); block b > 0 gets a copy with block b-1's
+        last frame there. Later blocks' noise and seeds are drawn from ``generator`` up front,
+        so a block's target output does not depend on which earlier blocks were accepted.
         """
-        if not isinstance(cond, Mapping) or "task_embed" not in cond:
-            raise ValueError("block speculative sampling needs cond as a mapping with "
-                             "'task_embed' (from VideoDiffusionModel.make_cond)")
+        with_first_frame(cond, noise.new_zeros(0))                  # validate before sampling
         stats = SamplerStats(sampler=self.name)
         scorer = self.scorer or DenoisingConsistencyScorer(denoiser, self.probe_t)
         router = QualityRouter(scorer, self.tau)
@@ -103,13 +106,13 @@ class BlockSpeculativeSampler:
         with stats.timing_total():
             for index, (block_noise, seed) in enumerate(zip(noises, seeds)):
                 if index > 0:
-                    cond = denoiser.make_cond(last_frame(blocks[-1]), cond["task_embed"])
+                    cond = with_first_frame(cond, last_frame(blocks[-1]))
                 blocks.append(self._block(denoiser, block_noise, cond, index, seed, router,
                                           stats))
         stats.rounds = self.num_blocks
         return SampleResult(sample=torch.cat(blocks, dim=1), stats=stats)
 
-    def _block(self, denoiser: VideoDenoiser, noise: Tensor, cond: Cond, index: int, seed: int,
+    def _block(self, denoiser: Denoiser, noise: Tensor, cond: Cond, index: int, seed: int,
                router: QualityRouter, stats: SamplerStats) -> Tensor:
         """One block (B, F*3, H, W): draft, route, regenerate the rejected samples."""
         batch = noise.shape[0]

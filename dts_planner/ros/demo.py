@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="video model checkpoint (default: the embedded default model)")
     parser.add_argument("--model-preset", default="",
                         help="smoke test without weights: a RANDOM-weight model of this preset")
-    parser.add_argument("--sampler", default="", choices=("",) + parameters.SAMPLERS,
+    parser.add_argument("--sampler", choices=parameters.SAMPLERS,
                         help="sampler (default: the params file's, dts)")
     parser.add_argument("--params-file", default=str(parameters.default_params_file()),
                         help="parameters YAML shared by the three nodes")

@@ -99,6 +99,8 @@ class Worker:
                 try:
                     worked = self._step()
                 except Exception as error:  # noqa: BLE001 - the node must outlive bad input
+                    if not self._alive():     # shutting down: publishers are gone
+                        break
                     self._on_error(error)
                     worked = False
                 if not worked:
