@@ -1,4 +1,7 @@
-"""Text encoders: offline MiniLM is deterministic and cached; missing CLIP weights fail clearly."""
+"""Text encoders: MiniLM is deterministic and cached; CLIP pads like AVDC or fails clearly."""
+
+import json
+import string
 
 import pytest
 import torch
@@ -42,6 +45,32 @@ def test_encode_rejects_a_bare_string(minilm):
 def test_clip_without_local_weights_is_a_clear_error(tmp_path):
     with pytest.raises(TextEncoderUnavailable, match="local Hugging Face cache"):
         ClipTextEncoder(cache_dir=str(tmp_path))
+
+
+def tiny_clip_dir(path):
+    """Save a randomly initialised 1-layer CLIP text model with a letters-only BPE vocabulary."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    letters = list(string.ascii_lowercase)
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + letters + [c + "</w>" for c in letters]
+    (path / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer(str(path / "vocab.json"), str(path / "merges.txt")).save_pretrained(path)
+    config = CLIPTextConfig(vocab_size=len(tokens), hidden_size=512, intermediate_size=64,
+                            num_hidden_layers=1, num_attention_heads=8, bos_token_id=0,
+                            eos_token_id=1, pad_token_id=1)
+    torch.manual_seed(0)
+    CLIPTextModel(config).save_pretrained(path)
+    return str(path)
+
+
+def test_clip_gives_last_hidden_state_padded_like_avdc(tmp_path):
+    clip = ClipTextEncoder(tiny_clip_dir(tmp_path))
+    alone = clip.encode(["ab"])
+    assert alone.shape == (1, 4, 512)           # start, a, b, end
+    batch = clip.encode(["ab", "abcd ef"])
+    assert batch.shape == (2, 8, 512)
+    torch.testing.assert_close(batch[0, :4], alone[0])    # padding never changes real tokens
+    torch.testing.assert_close(clip.encode(["abcd ef"])[0], batch[1])
 
 
 def test_unknown_encoder_name_is_a_clear_error():

@@ -44,8 +44,10 @@ def test_denoiser_contract_and_per_sample_steps(dims):
         together = model(x_t, t, cond)
         alone = [model(x_t[i:i + 1], t[i:i + 1], {k: v[i:i + 1] for k, v in cond.items()})
                  for i in range(2)]
+        tokens_only = model(x_t, t, {"image": cond["image"], "task_embed": cond["task_embed"]})
     assert together.shape == x_t.shape
     torch.testing.assert_close(together, torch.cat(alone), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(tokens_only, together)
     assert not torch.allclose(together[0], together[1])
 
 
@@ -71,8 +73,8 @@ def test_guidance_combines_text_and_zero_text_predictions():
     with torch.no_grad():
         expected = 3.0 * plain(x_t, t, cond) - 2.0 * plain(x_t, t, no_text)
         torch.testing.assert_close(guided(x_t, t, cond), expected, atol=1e-5, rtol=1e-4)
-        with pytest.raises(ValueError, match="task_uncond"):
-            guided(x_t, t, {"image": cond["image"], "task": cond["task"]})
+        tokens_only = {"image": cond["image"], "task_embed": cond["task_embed"]}
+        torch.testing.assert_close(guided(x_t, t, tokens_only), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_uint8_conversion_clamps_and_inverts_layout():

@@ -61,3 +61,21 @@ def test_navigation_plan_gives_stamped_chunk_and_cmd_vel(ros) -> None:
     assert list(chunk.data) == [ActionChunk.NAV_TURN_LEFT] * 2 and chunk.horizon == 2
     assert [t.twist.angular.z for t in twists[:3]] == [0.7, 0.7, 0.0]   # then stop
     assert all(t.twist.linear.x == 0.0 for t in twists[:3])
+
+
+def test_configure_builds_the_chosen_predictor_or_fails_clearly(ros) -> None:
+    def configure(namespace: str, **params) -> ActionPredictorNode:
+        node = ros.add_node(ActionPredictorNode(
+            context=ros.context, namespace=namespace,
+            parameter_overrides=overrides({"device": "cpu", "autostart": False, **params})))
+        node.trigger_configure()
+        return node
+
+    policy = configure("/dp", **{"predictor.type": "diffusion_policy"})
+    assert type(policy._predictor).__name__ == "DiffusionPolicyPredictor"
+    missing = configure("/dp_missing", **{"predictor.type": "diffusion_policy",
+                                          "predictor.checkpoint_path": "/no/policy.pt"})
+    assert missing._predictor is None and "/no/policy.pt" in missing._error
+    navigation = configure("/dp_nav", **{"predictor.type": "diffusion_policy",
+                                         "predictor.mode": "navigation"})
+    assert navigation._predictor is None and "manipulation" in navigation._error

@@ -13,12 +13,13 @@ check that stale frames are dropped and counted, never planned.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import math
 import threading
 import time
 
-from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
+from dts_msgs.msg import Instruction, VideoPlan
 import numpy as np
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
@@ -55,25 +56,43 @@ def summary_ms(values: list[float]) -> dict[str, float]:
             "max_ms": round(float(ms.max()), 2)}
 
 
+@dataclass
+class PlanTiming:
+    """What the benchmark keeps of one plan (messages are not kept: RSS must stay flat)."""
+
+    end_to_end_s: float      # image published -> plan received, minus sampling
+    in_node_s: float         # callback -> publish, minus sampling and the wait for the worker
+    wait_s: float            # frame waiting for the worker (latest-frame policy)
+    sampling_s: float
+    image_age_s: float
+
+
 class CameraDriver(Node):
     """Publishes a synthetic camera at `rate_hz`; records publish times and the plans back."""
 
     def __init__(self, rate_hz: float, size: int, stale_every: int) -> None:
         """Start publishing; every `stale_every`-th frame is stamped 10 s in the past."""
         super().__init__("ros_overhead_camera")
-        self.published: dict[int, float] = {}   # stamp ns -> time.monotonic() at publish
+        self.published: dict[int, float] = {}   # stamp ns -> time.monotonic(), last 2 s
         self.stale_sent = 0
-        self.plans: list[tuple[VideoPlan, float]] = []
-        self.reports: list[PlanDiagnostics] = []
+        self.plans: list[PlanTiming] = []
         self._frames = np.random.default_rng(0).integers(0, 256, (8, size, size, 3), np.uint8)
         self._count = 0
         self._stale_every = stale_every
         self._image_pub = self.create_publisher(Image, "image", make_qos("reliable", 1))
         self.instruction_pub = self.create_publisher(Instruction, "instruction", latched_qos())
-        self.create_subscription(VideoPlan, "plan",
-                                 lambda m: self.plans.append((m, time.monotonic())), 10)
-        self.create_subscription(PlanDiagnostics, "plan_diagnostics", self.reports.append, 100)
+        self.create_subscription(VideoPlan, "plan", self._on_plan, 10)
         self.create_timer(1.0 / rate_hz, self._tick)
+
+    def _on_plan(self, plan: VideoPlan) -> None:
+        received = time.monotonic()
+        report = plan.diagnostics
+        published = self.published.get(Time.from_msg(plan.header.stamp).nanoseconds, math.nan)
+        self.plans.append(PlanTiming(
+            end_to_end_s=received - published - report.sampling_time_s,
+            in_node_s=report.total_latency_s - report.queue_wait_s - report.sampling_time_s,
+            wait_s=report.queue_wait_s, sampling_s=report.sampling_time_s,
+            image_age_s=report.image_age_s))
 
     def _tick(self) -> None:
         self._count += 1
@@ -83,7 +102,10 @@ class CameraDriver(Node):
             self.stale_sent += 1
         header = Header(stamp=stamp.to_msg(), frame_id="camera")
         msg = rgb_to_image(self._frames[self._count % len(self._frames)], header)
-        self.published[stamp.nanoseconds] = time.monotonic()
+        now = time.monotonic()
+        self.published[stamp.nanoseconds] = now
+        for old in [k for k, t in self.published.items() if t < now - 2.0]:
+            del self.published[old]
         self._image_pub.publish(msg)
 
 
@@ -151,24 +173,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(camera: CameraDriver, planner: PlannerNode, args: argparse.Namespace) -> dict:
     """Overheads and counts from the recorded plans and the planner's counters."""
-    end_to_end, in_node, waits, stale_planned = [], [], [], 0
-    for plan, received in camera.plans:
-        stamp_ns = Time.from_msg(plan.header.stamp).nanoseconds
-        report = plan.diagnostics
-        stale_planned += report.image_age_s * 1e9 >= _STALE_AGE_NS / 2
-        if stamp_ns in camera.published:
-            end_to_end.append(received - camera.published[stamp_ns] - report.sampling_time_s)
-        in_node.append(report.total_latency_s - report.queue_wait_s - report.sampling_time_s)
-        waits.append(report.queue_wait_s)
+    plans = camera.plans
+    stale_planned = sum(p.image_age_s * 1e9 >= _STALE_AGE_NS / 2 for p in plans)
     counts = planner.health.counts()
     return {
         "setup": {"duration_s": args.duration, "rate_hz": args.rate, "size": args.size,
                   "model": f"random {args.preset}", "sampler": f"{args.sampler}-{args.steps}"},
-        "plans": len(camera.plans),
-        "sampling_ms": summary_ms([p.diagnostics.sampling_time_s for p, _ in camera.plans]),
-        "ros_overhead_end_to_end_ms": summary_ms(end_to_end),
-        "ros_overhead_in_node_ms": summary_ms(in_node),
-        "worker_wait_ms": summary_ms(waits),
+        "plans": len(plans),
+        "sampling_ms": summary_ms([p.sampling_s for p in plans]),
+        "ros_overhead_end_to_end_ms": summary_ms(
+            [p.end_to_end_s for p in plans if not math.isnan(p.end_to_end_s)]),
+        "ros_overhead_in_node_ms": summary_ms([p.in_node_s for p in plans]),
+        "worker_wait_ms": summary_ms([p.wait_s for p in plans]),
         "frames": {"received": counts.get("images_received", 0),
                    "skipped_latest_frame_policy": counts.get("images_skipped", 0),
                    "stale_sent": camera.stale_sent,

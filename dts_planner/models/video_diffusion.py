@@ -41,8 +41,11 @@ class VideoDiffusionModel(nn.Module):
     With ``dims=3`` (AVDC) the conditioning frame is repeated over the frames and concatenated on
     channels, (B, 6, F, H, W); with ``dims=2`` all frames and the conditioning frame are stacked
     as channels, (B, 3F + 3, H, W). ``guidance_scale`` w > 0 applies AVDC's classifier-free
-    guidance, (1 + w) v(text) - w v(zero text), in one doubled batch. The text is pooled once
-    per plan in ``make_cond`` (cond keys ``image``, ``task``, ``task_uncond``), not per step.
+    guidance, (1 + w) v(text) - w v(zero text), in one doubled batch.
+
+    The cond is a dict with ``image`` and the text tokens ``task_embed`` (what training passes);
+    ``make_cond`` adds the pooled task embeddings ``task`` (and ``task_uncond`` for guidance)
+    so that sampling pools the text once per plan instead of once per step.
     """
 
     prediction_type = "v_prediction"
@@ -67,8 +70,8 @@ class VideoDiffusionModel(nn.Module):
     def make_cond(self, image: Tensor, task_embed: Tensor) -> dict[str, Tensor]:
         """Conditioning from ``image`` (B, 3, H, W) float in [0, 1] and text tokens (B, L, D).
 
-        Returns ``image`` and the pooled task embedding (B, E) ``task``; with guidance on, also
-        ``task_uncond``, that of zero text (so set ``guidance_scale`` before making the cond).
+        Returns ``image``, ``task_embed`` and the pooled (B, E) task embedding ``task``, plus
+        ``task_uncond`` (that of zero text) if guidance is on.
         """
         if image.dim() != 4 or tuple(image.shape[1:]) != (3, *self.config.image_size):
             raise ValueError(f"conditioning image must be (B, 3, {self.config.image_size[0]}, "
@@ -78,7 +81,7 @@ class VideoDiffusionModel(nn.Module):
             raise ValueError(f"task embedding must be (B, L, {self.config.text_dim}) "
                              f"({self.config.text_encoder} text encoder), "
                              f"got {tuple(task_embed.shape)}")
-        cond = {"image": image, "task": self.unet.embed_task(task_embed)}
+        cond = {"image": image, "task_embed": task_embed, "task": self.unet.embed_task(task_embed)}
         if self.guidance_scale:
             cond["task_uncond"] = self.unet.embed_task(torch.zeros_like(task_embed))
         return cond
@@ -87,13 +90,13 @@ class VideoDiffusionModel(nn.Module):
         """Predict v from x_t (B, F*3, H, W) at integer steps t (B,) (or one scalar step)."""
         t = t.expand(x_t.shape[0]) if t.dim() == 0 else t
         image = cond["image"]
+        task = cond["task"] if "task" in cond else self.unet.embed_task(cond["task_embed"])
         if not self.guidance_scale:
-            return self._predict(x_t, t, image, cond["task"])
-        if "task_uncond" not in cond:
-            raise ValueError("guidance_scale is set but the cond has no 'task_uncond': "
-                             "call make_cond after setting guidance_scale")
+            return self._predict(x_t, t, image, task)
+        uncond = (cond["task_uncond"] if "task_uncond" in cond
+                  else self.unet.embed_task(torch.zeros_like(cond["task_embed"])))
         both = self._predict(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([image, image]),
-                             torch.cat([cond["task"], cond["task_uncond"]]))
+                             torch.cat([task, uncond]))
         with_text, without_text = both.chunk(2)
         return (1.0 + self.guidance_scale) * with_text - self.guidance_scale * without_text
 

@@ -10,15 +10,15 @@ predictor wants one. Mobile bases (`predictor.mode: navigation`) also get `cmd_v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from dts_msgs.msg import ActionChunk as ActionChunkMsg
 from dts_msgs.msg import EpisodeStatus, VideoPlan
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.time import Time
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
@@ -26,28 +26,25 @@ from std_srvs.srv import Trigger
 
 from dts_planner.predictors import (
     ActionChunk, ActionPredictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE)
+from dts_planner.predictors.diffusion_policy import load_policy
+from dts_planner.predictors.diffusion_policy_predictor import (
+    DEFAULT_POLICY_WEIGHTS, DiffusionPolicyPredictor)
 from dts_planner.predictors.manipulation_flow_policy import FlowManipulationPolicy
 from dts_planner.predictors.navigation import FlowNavigationPolicy
 from dts_planner.ros import parameters
 from dts_planner.ros.device import select_device
-from dts_planner.ros.diagnostics import diagnostic_array, NodeHealth
 from dts_planner.ros.image_conversion import (
     depth_to_metres, image_to_rgb, ImageConversionError, mask_to_bool)
 from dts_planner.ros.observation_sync import ObservationSync, StampedObservation
 from dts_planner.ros.qos import make_qos
 from dts_planner.ros.spin import run_nodes
-from dts_planner.ros.worker import LatestSlot, Worker
+from dts_planner.ros.worker import LatestSlot
+from dts_planner.ros.worker_node import LOG_THROTTLE_S, WorkerLifecycleNode
 
 _ACTION_SPACES = {
     METAWORLD_ACTION_SPACE.name: ActionChunkMsg.END_EFFECTOR_DELTA_XYZ_GRIPPER,
     NAVIGATION_ACTION_SPACE.name: ActionChunkMsg.DISCRETE_NAVIGATION,
 }
-#: Parts of an observation each robot kind needs (see ObservationSync).
-_REQUIRED = {
-    "manipulation": {"rgb", "depth", "object_mask", "hand_pos", "intrinsics", "cam_to_world"},
-    "navigation": {"rgb", "depth", "intrinsics"},
-}
-_LOG_THROTTLE_S = 5.0
 
 
 @dataclass
@@ -60,10 +57,26 @@ class ReceivedPlan:
 
 
 def make_predictor(kind: str, mode: str, checkpoint_path: str, device: str) -> ActionPredictor:
-    """Build the predictor for `predictor.type` and `predictor.mode` (ValueError if unknown)."""
+    """Build the predictor for `predictor.type` and `predictor.mode` (ValueError if unusable)."""
     if kind == "optical_flow":
         return FlowManipulationPolicy() if mode == "manipulation" else FlowNavigationPolicy()
-    raise ValueError(f"predictor type '{kind}' is not available in this build")
+    if mode != "manipulation":
+        raise ValueError("predictor.type diffusion_policy drives the Meta-World arm only "
+                         "(predictor.mode manipulation)")
+    path = Path(checkpoint_path) if checkpoint_path else DEFAULT_POLICY_WEIGHTS
+    if not path.is_file():
+        raise ValueError(f"diffusion-policy checkpoint '{path}' not found; set "
+                         "predictor.checkpoint_path")
+    return DiffusionPolicyPredictor(load_policy(str(path), device))
+
+
+def required_parts(kind: str, mode: str) -> set[str]:
+    """Observation parts (see ObservationSync) the predictor reads."""
+    if kind == "diffusion_policy":
+        return {"rgb", "hand_pos"}
+    if mode == "navigation":
+        return {"rgb", "depth", "intrinsics"}
+    return {"rgb", "depth", "object_mask", "hand_pos", "intrinsics", "cam_to_world"}
 
 
 def twist_for(label_index: int, linear_speed: float, angular_speed: float) -> tuple[float, float]:
@@ -84,34 +97,24 @@ def chunk_to_msg(chunk: ActionChunk, header: Any, plan_id: str) -> ActionChunkMs
                           horizon=int(rows.shape[0]), data=rows.ravel().tolist())
 
 
-class ActionPredictorNode(LifecycleNode):
+class ActionPredictorNode(WorkerLifecycleNode):
     """Lifecycle node that turns the latest plan and observation into action chunks."""
+
+    status_name = "action predictor"
 
     def __init__(self, node_name: str = "action_predictor", **kwargs: Any) -> None:
         """Declare parameters and the /diagnostics publisher; nothing runs until activate."""
-        super().__init__(node_name, **kwargs)
-        parameters.declare(self, parameters.PREDICTOR_PARAMS)
+        super().__init__(node_name, parameters.PREDICTOR_PARAMS, **kwargs)
         self.add_on_set_parameters_callback(
             lambda params: parameters.result(parameters.check_values(
                 parameters.PREDICTOR_PARAMS, {p.name: p.value for p in params})))
-        self.health = NodeHealth()
         self._observations: LatestSlot[StampedObservation] = LatestSlot()
         self._plans: LatestSlot[ReceivedPlan] = LatestSlot()
         self._episode_start_ns = 0
         self._predictor_episode_ns = 0
         self._predictor: ActionPredictor | None = None
         self._sync: ObservationSync | None = None
-        self._worker: Worker | None = None
         self._replan_requested_for = ""
-        self._inputs: list[Any] = []
-        self._outputs: list[Any] = []
-        self._note = "unconfigured"
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.get_parameter("diagnostics_period_s").value,
-                          self._publish_health)
-
-    def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -126,14 +129,12 @@ class ActionPredictorNode(LifecycleNode):
                 self._predictor = make_predictor(
                     values["predictor.type"], values["predictor.mode"],
                     values["predictor.checkpoint_path"], str(device))
-            except (ValueError, OSError) as error:
+            except (ValueError, OSError, RuntimeError, KeyError) as error:
                 reasons.append(str(error))
         if reasons:
-            for reason in reasons:
-                self.get_logger().error(f"configure: {reason}")
-            self._note = "; ".join(reasons)
-            return TransitionCallbackReturn.FAILURE
-        self._sync = ObservationSync(_REQUIRED[values["predictor.mode"]])
+            return self.fail_configure(reasons)
+        self._sync = ObservationSync(
+            required_parts(values["predictor.type"], values["predictor.mode"]))
         depth = values["output_qos_depth"]
         self._actions_pub = self.create_lifecycle_publisher(ActionChunkMsg, "actions", depth)
         self._outputs = [self._actions_pub]
@@ -149,7 +150,7 @@ class ActionPredictorNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe and start the prediction worker."""
-        camera = make_qos(self._param("image_qos.reliability"), 1)
+        camera = make_qos(self.param("image_qos.reliability"), 1)
         self._inputs = [
             self.create_subscription(VideoPlan, "plan", self._on_plan, 1),
             self.create_subscription(Image, "image", self._on_image, camera),
@@ -160,54 +161,17 @@ class ActionPredictorNode(LifecycleNode):
             self.create_subscription(PoseStamped, "camera_pose", self._on_camera_pose, 10),
             self.create_subscription(EpisodeStatus, "episode_status", self._on_episode, 10),
         ]
-        self._worker = Worker(f"{self.get_name()}-predict", self._predict_step,
-                              self._on_worker_error, self.context.ok)
-        self._worker.start()
-        self._note = ""
+        self.start_worker(self._predict_step)
+        self._error, self._note = "", ""
         return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop the worker and unsubscribe."""
-        self._stop_inputs()
-        self._note = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Drop the predictor and the publishers."""
-        self._destroy_outputs()
-        self._note = "unconfigured"
-        return super().on_cleanup(state)
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Release everything from any state."""
-        self.close()
-        return super().on_shutdown(state)
-
-    def close(self) -> None:
-        """Stop the worker, unsubscribe, drop the predictor and publishers (idempotent)."""
-        self._stop_inputs()
-        self._destroy_outputs()
-        self._note = "shut down"
-
-    def destroy_node(self) -> None:
-        """Stop the worker and free everything before the node's entities go."""
-        self.close()
-        super().destroy_node()
-
-    def _stop_inputs(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        for sub in self._inputs:
-            self.destroy_subscription(sub)
-        self._inputs = []
+    def release(self) -> None:
+        """Forget the stored observation and plan."""
         self._observations.clear()
         self._plans.clear()
 
-    def _destroy_outputs(self) -> None:
-        for pub in self._outputs:
-            self.destroy_lifecycle_publisher(pub)
-        self._outputs = []
+    def unconfigure(self) -> None:
+        """Drop the predictor."""
         self._predictor = None
 
     # ------------------------------------------------------------------ callbacks
@@ -217,7 +181,7 @@ class ActionPredictorNode(LifecycleNode):
         except ImageConversionError as error:
             self.health.count(f"{what}_invalid_{error.reason}")
             self.get_logger().warning(f"dropped {what}: {error}",
-                                      throttle_duration_sec=_LOG_THROTTLE_S)
+                                      throttle_duration_sec=LOG_THROTTLE_S)
             return None
 
     def _add_part(self, header: Any, part: str, value: Any) -> None:
@@ -227,9 +191,10 @@ class ActionPredictorNode(LifecycleNode):
         if observation is not None:
             if self._observations.put(observation):
                 self.health.count("observations_skipped")
-            self._worker.notify()
+            self.notify_worker()
 
     def _on_image(self, msg: Image) -> None:
+        self.health.input_arrived()
         self.health.count("images_received")
         rgb = self._decode(image_to_rgb, msg, "image")
         if rgb is not None:
@@ -260,18 +225,17 @@ class ActionPredictorNode(LifecycleNode):
 
     def _on_plan(self, msg: VideoPlan) -> None:
         """Decode and store the latest plan."""
-        self.health.input_arrived()
         self.health.count("plans_received")
         try:
             frames = np.stack([image_to_rgb(frame) for frame in msg.frames])
         except (ImageConversionError, ValueError) as error:
             self.health.count("plans_invalid")
             self.get_logger().warning(f"dropped plan {msg.plan_id}: {error}",
-                                      throttle_duration_sec=_LOG_THROTTLE_S)
+                                      throttle_duration_sec=LOG_THROTTLE_S)
             return
         self._plans.put(ReceivedPlan(msg.plan_id, Time.from_msg(msg.header.stamp).nanoseconds,
                                      frames))
-        self._worker.notify()
+        self.notify_worker()
 
     def _on_episode(self, msg: EpisodeStatus) -> None:
         """Forget the plan and the predictor's state when a new episode starts."""
@@ -292,7 +256,7 @@ class ActionPredictorNode(LifecycleNode):
         if observation.stamp_ns < self._episode_start_ns:
             return True
         age_s = (observation.stamp_ns - plan.stamp_ns) / 1e9
-        if age_s > self._param("predictor.max_plan_age_s"):
+        if age_s > self.param("predictor.max_plan_age_s"):
             self.health.count("plans_too_old")
             self._request_replan(plan.plan_id)
             return True
@@ -308,7 +272,7 @@ class ActionPredictorNode(LifecycleNode):
         if chunk.num_execute == 0:
             self.health.count("empty_chunks")
             return True
-        observation.header.frame_id = self._param("predictor.frame_id")
+        observation.header.frame_id = self.param("predictor.frame_id")
         self._actions_pub.publish(chunk_to_msg(chunk, observation.header, plan.plan_id))
         self.health.count("chunks_published")
         if self._twist_pub is not None:
@@ -318,10 +282,10 @@ class ActionPredictorNode(LifecycleNode):
     def _drive(self, chunk: ActionChunk, header: Any) -> None:
         """Publish cmd_vel for each discrete command of the chunk, `chunk.dt` apart, then stop."""
         for label_index in chunk.data[:chunk.num_execute, 0].astype(int):
-            vx, wz = twist_for(int(label_index), self._param("predictor.linear_speed"),
-                               self._param("predictor.angular_speed"))
+            vx, wz = twist_for(int(label_index), self.param("predictor.linear_speed"),
+                               self.param("predictor.angular_speed"))
             self._publish_twist(header, vx, wz)
-            if self._worker.stopping:
+            if self.stopping:
                 break
             time.sleep(chunk.dt)
         self._publish_twist(header, 0.0, 0.0)
@@ -340,18 +304,6 @@ class ActionPredictorNode(LifecycleNode):
         self._replan_requested_for = plan_id
         self._replan_client.call_async(Trigger.Request())
         self.health.count("replans_requested")
-
-    def _on_worker_error(self, error: BaseException) -> None:
-        self.health.count("predict_errors")
-        self.get_logger().error(f"prediction: {type(error).__name__}: {error}",
-                                throttle_duration_sec=_LOG_THROTTLE_S)
-
-    # ------------------------------------------------------------------ /diagnostics
-    def _publish_health(self) -> None:
-        status = self.health.status(
-            f"{self.get_fully_qualified_name()}: action predictor", self._param("device"),
-            self._param("no_input_warn_s"), warning=self._note)
-        self._diagnostics_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="smoke test without weights: a RANDOM-weight model of this preset")
     parser.add_argument("--sampler", choices=parameters.SAMPLERS,
                         help="sampler (default: the params file's, dts)")
+    parser.add_argument("--action-predictor", choices=("optical_flow", "diffusion_policy"),
+                        help="action predictor (default: the params file's, optical_flow)")
     parser.add_argument("--params-file", default=str(parameters.default_params_file()),
                         help="parameters YAML shared by the three nodes")
     parser.add_argument("--output", default="runs/demo", help="folder for plan.gif (runs/demo)")
@@ -152,8 +154,10 @@ def run(args: argparse.Namespace, device: str, executor: MultiThreadedExecutor,
     if args.sampler:
         planner_overrides.append(Parameter("sampler", value=args.sampler))
     planner = PlannerNode(parameter_overrides=planner_overrides)
-    predictor = ActionPredictorNode(parameter_overrides=[
-        Parameter("device", value=device), Parameter("autostart", value=False)])
+    predictor_overrides = [Parameter("device", value=device), Parameter("autostart", value=False)]
+    if args.action_predictor:
+        predictor_overrides.append(Parameter("predictor.type", value=args.action_predictor))
+    predictor = ActionPredictorNode(parameter_overrides=predictor_overrides)
     nodes.extend([planner, predictor])
     for node in (planner, predictor):
         executor.add_node(node)

@@ -14,13 +14,11 @@ from typing import Any
 import uuid
 
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray
 from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.time import Time
-from rclpy.service import Service
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 import torch
@@ -29,16 +27,15 @@ from dts_planner.diffusion import make_sampler, NonFiniteOutputError, Sampler, S
 from dts_planner.planning import Plan, VideoPlanner
 from dts_planner.ros import parameters
 from dts_planner.ros.device import describe_device, free_memory, resolve_dtype, select_device
-from dts_planner.ros.diagnostics import diagnostic_array, NodeHealth
 from dts_planner.ros.image_conversion import (
     check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames)
 from dts_planner.ros.model_loading import build_planner, check_model_source
 from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import run_nodes
-from dts_planner.ros.worker import LatestSlot, Worker
+from dts_planner.ros.worker import LatestSlot
+from dts_planner.ros.worker_node import LOG_THROTTLE_S, WorkerLifecycleNode
 
 _SAMPLER_PREFIXES = tuple(f"{name}." for name in parameters.SAMPLERS) + ("sampler",)
-_LOG_THROTTLE_S = 5.0
 
 
 @dataclass
@@ -73,15 +70,15 @@ def fill_diagnostics(msg: PlanDiagnostics, stats: SamplerStats) -> None:
                      for d in (per_round[0] if per_round else [])]
 
 
-class PlannerNode(LifecycleNode):
+class PlannerNode(WorkerLifecycleNode):
     """Lifecycle node that turns the latest camera frame and instruction into a video plan."""
+
+    status_name = "video planner"
 
     def __init__(self, node_name: str = "planner", **kwargs: Any) -> None:
         """Declare parameters and the /diagnostics publisher; nothing is loaded until activate."""
-        super().__init__(node_name, **kwargs)
-        parameters.declare(self, parameters.PLANNER_PARAMS)
+        super().__init__(node_name, parameters.PLANNER_PARAMS, **kwargs)
         self.add_on_set_parameters_callback(self._validate_update)
-        self.health = NodeHealth()
         self._images: LatestSlot[ReceivedImage] = LatestSlot()
         self._instructions: LatestSlot[Instruction] = LatestSlot()
         self._instruction: Instruction | None = None
@@ -91,13 +88,6 @@ class PlannerNode(LifecycleNode):
         self._sampler_key: tuple = ()
         self._device = torch.device("cpu")
         self._model_id = ""
-        self._error, self._note = "", "unconfigured"
-        self._worker: Worker | None = None
-        self._inputs: list[Any] = []
-        self._outputs: list[Any] = []
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.get_parameter("diagnostics_period_s").value,
-                          self._publish_health)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -113,10 +103,7 @@ class PlannerNode(LifecycleNode):
             reasons.append(str(error))
             warning = ""
         if reasons:
-            self._error, self._note = "; ".join(reasons), "unconfigured"
-            for reason in reasons:
-                self.get_logger().error(f"configure: {reason}")
-            return TransitionCallbackReturn.FAILURE
+            return self.fail_configure(reasons)
         if warning:
             self.get_logger().warning(warning)
         depth = values["output_qos_depth"]
@@ -145,7 +132,7 @@ class PlannerNode(LifecycleNode):
                 self._planner.plan(blank, "warm up", seed=0)
             warm = time.perf_counter() - start - loaded
         except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
-            self._release_model()
+            self.release()
             self._error = f"model load failed: {error}"
             self.get_logger().error(f"activate: {self._error}")
             return TransitionCallbackReturn.FAILURE
@@ -161,63 +148,24 @@ class PlannerNode(LifecycleNode):
                 Instruction, "instruction", self._on_instruction, latched_qos()),
             self.create_service(Trigger, "replan", self._on_replan),
         ]
-        self._worker = Worker(f"{self.get_name()}-planning", self._plan_step,
-                              self._on_worker_error, self.context.ok)
-        self._worker.start()
+        self.start_worker(self._plan_step)
         self._error, self._note = "", ""
         return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop planning (the current plan finishes), unsubscribe and free the model memory."""
-        self._stop_inputs()
-        self._release_model()
-        self._note = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Destroy the publishers."""
-        self._destroy_outputs()
-        self._error, self._note = "", "unconfigured"
-        return super().on_cleanup(state)
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Release everything from any state."""
-        self.close()
-        return super().on_shutdown(state)
-
-    def close(self) -> None:
-        """Stop the worker, unsubscribe, free the model and publishers (idempotent)."""
-        self._stop_inputs()
-        self._release_model()
-        self._destroy_outputs()
-        self._note = "shut down"
-
-    def destroy_node(self) -> None:
-        """Stop the worker and free everything before the node's entities go."""
-        self.close()
-        super().destroy_node()
-
-    def _stop_inputs(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        for entity in self._inputs:
-            if isinstance(entity, Service):
-                self.destroy_service(entity)
-            else:
-                self.destroy_subscription(entity)
-        self._inputs = []
-        self._images.clear()
-
-    def _release_model(self) -> None:
+    def release(self) -> None:
+        """Drop the model (and cached CUDA memory) and any frame not yet planned."""
         self._planner = None
         self._sampler_key = ()
+        self._images.clear()
         free_memory(self._device)
 
-    def _destroy_outputs(self) -> None:
-        for pub in self._outputs:
-            self.destroy_lifecycle_publisher(pub)
-        self._outputs = []
+    def health_gauges(self) -> dict[str, Any]:
+        """Model, device, dtype, sampler (and GPU memory in use) for /diagnostics."""
+        gauges = {"model": self._model_id, "device": str(self._device),
+                  "sampler": self.param("sampler"), "dtype": self.param("dtype")}
+        if self._device.type == "cuda":
+            gauges["gpu_memory_mib"] = torch.cuda.memory_allocated(self._device) / 2**20
+        return gauges
 
     # ------------------------------------------------------------------ parameters
     def _sampler_reasons(self, values: dict[str, Any]) -> list[str]:
@@ -263,29 +211,26 @@ class PlannerNode(LifecycleNode):
             return
         if self._images.put(ReceivedImage(msg, self.get_clock().now(), time.monotonic())):
             self.health.count("images_skipped")   # replaced before the worker took it
-        if self._worker is not None:
-            self._worker.notify()
+        self.notify_worker()
 
     def _on_instruction(self, msg: Instruction) -> None:
         """Store the latest instruction."""
         self.health.count("instructions_received")
         self._instructions.put(msg)
-        if self._worker is not None:
-            self._worker.notify()
+        self.notify_worker()
 
     def _on_replan(self, request: Trigger.Request, response: Trigger.Response) -> Any:
         """`replan` service: plan again from the next fresh frame (policy on_demand)."""
         self.health.count("replans_requested")
         self._plan_requested = True
-        if self._worker is not None:
-            self._worker.notify()
+        self.notify_worker()
         response.success, response.message = True, "a plan from the next fresh frame"
         return response
 
     def _drop_invalid(self, error: ImageConversionError) -> None:
         self.health.count(f"images_invalid_{error.reason}")
         self.get_logger().warning(f"dropped camera image: {error}",
-                                  throttle_duration_sec=_LOG_THROTTLE_S)
+                                  throttle_duration_sec=LOG_THROTTLE_S)
 
     # ------------------------------------------------------------------ planning worker
     def _next_image(self, values: dict[str, Any]) -> ReceivedImage | None:
@@ -351,7 +296,7 @@ class PlannerNode(LifecycleNode):
         """Publish a PlanDiagnostics with a failure `status`, log it (throttled)."""
         report.status, report.message = status, message
         self._plan_diag_pub.publish(report)
-        self.get_logger().warning(f"no plan: {message}", throttle_duration_sec=_LOG_THROTTLE_S)
+        self.get_logger().warning(f"no plan: {message}", throttle_duration_sec=LOG_THROTTLE_S)
         return True
 
     def _publish_plan(self, plan: Plan, received: ReceivedImage, report: PlanDiagnostics,
@@ -377,23 +322,6 @@ class PlannerNode(LifecycleNode):
             source = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
             self._debug_pub.publish(rgb_to_image(
                 tile_frames(np.concatenate([source[None], plan.frames])), header))
-
-    def _on_worker_error(self, error: BaseException) -> None:
-        self.health.count("worker_errors")
-        self.get_logger().error(f"planning worker: {type(error).__name__}: {error}",
-                                throttle_duration_sec=_LOG_THROTTLE_S)
-
-    # ------------------------------------------------------------------ /diagnostics
-    def _publish_health(self) -> None:
-        def value(name: str) -> Any:
-            return self.get_parameter(name).value
-        self.health.set(model=self._model_id, device=str(self._device),
-                        sampler=value("sampler"), dtype=value("dtype"),
-                        lifecycle_state=self._state_machine.current_state[1])
-        status = self.health.status(
-            f"{self.get_fully_qualified_name()}: video planner", str(self._device),
-            value("no_input_warn_s"), error=self._error, warning=self._note)
-        self._diagnostics_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
 
 def main(args: list[str] | None = None) -> None:

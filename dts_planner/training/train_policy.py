@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dts_planner.data.shards import EpisodeTable, load_episodes
 from dts_planner.predictors.diffusion_policy import (
-    DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint)
+    DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
 
 
 @dataclass
@@ -124,6 +124,8 @@ def train(args: argparse.Namespace) -> dict:
     data = HindsightChunks.from_table(table, train_episodes, config.horizon, args.goal_offset)
     held = HindsightChunks.from_table(table, held_out, config.horizon, args.goal_offset)
     policy = DiffusionPolicy(config)
+    if args.init:
+        policy.load_state_dict(load_policy(args.init).state_dict())
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=1e-6)
     ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
     ema_policy = DiffusionPolicy(config).eval()
@@ -131,6 +133,7 @@ def train(args: argparse.Namespace) -> dict:
                "samples_train": len(data), "tasks": sorted(set(table.task.tolist())),
                "cameras": sorted(set(table.camera.tolist())), "batch_size": args.batch_size,
                "lr": args.lr, "goal_offset": args.goal_offset, "seed": args.seed,
+               "init": args.init,
                "parameters": sum(p.numel() for p in policy.parameters())}
     deadline = time.monotonic() + 60 * args.minutes
     losses: list[float] = []
@@ -173,6 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="dts_planner/weights/policy_default.pt")
     parser.add_argument("--tasks", nargs="*", default=None, help="default: all in the shards")
     parser.add_argument("--config", default="{}", help="JSON overrides of DiffusionPolicyConfig")
+    parser.add_argument("--init", default=None, help="start from these policy weights")
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget")
     parser.add_argument("--batch-size", type=int, default=64)
