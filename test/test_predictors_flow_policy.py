@@ -136,3 +136,15 @@ def test_navigation_policy_turns_moves_and_stops():
     assert _navigate([_turned_view(-15.0)]) == ["RotateRight"]
     assert _navigate([_turned_view(0.0, zoom=1.15)]) == ["MoveAhead"]
     assert _navigate([_turned_view(0.0), _turned_view(0.0)]) == ["Done"]
+
+
+@pytest.mark.parametrize("degrees", [-10.0, 10.0])
+def test_navigation_recovers_camera_rotation(degrees):
+    # a non-planar scene (depth 1.5-4 m) separates turning from sliding sideways
+    coarse = np.random.default_rng(0).uniform(0, 1, (4, 4))
+    depth = 1.5 + 2.5 * cv2.resize(coarse, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    observation = FakeObservation(_turned_view(0.0), depth.astype(np.float32),
+                                  np.zeros((SIZE, SIZE), bool), np.zeros(3), NAV_K, np.eye(4))
+    (motion,) = FlowNavigationPolicy().camera_motion(observation, _turned_view(degrees)[None])
+    np.testing.assert_allclose(motion[:3, :3], _rotation_about_y(degrees)[:3, :3], atol=5e-3)
+    np.testing.assert_allclose(motion[:3, 3], 0.0, atol=0.01)  # metres

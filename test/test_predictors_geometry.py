@@ -104,3 +104,17 @@ def test_tracking_recovers_motion_from_analytic_flows():
     assert len(transforms) == 3
     for transform in transforms:
         np.testing.assert_allclose(transform, step, atol=2e-3)
+
+
+def test_tracking_stops_at_implausible_jumps():
+    projection = projection_matrix(K, look_down_pose())
+    depth = np.full((64, 64), 0.9)
+    jump = pose_matrix(np.array([0.15, 0.0, 0.0, 0.0, 0.0, 0.0]))  # 15 cm in one plan frame
+    flows = np.stack([_analytic_flow(depth, projection, jump)])
+    rng = np.random.default_rng(4)
+    pixels = rng.uniform(28, 36, (100, 2))
+    points = back_project(pixels, np.full(100, 0.9), projection)
+    assert track_rigid_motion(pixels, points, flows, projection, TrackingOptions(), rng) == []
+    unlimited = TrackingOptions(max_step=None)
+    (transform,) = track_rigid_motion(pixels, points, flows, projection, unlimited, rng)
+    np.testing.assert_allclose(transform[:3, 3], [0.15, 0.0, 0.0], atol=5e-3)

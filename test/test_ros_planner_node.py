@@ -213,7 +213,8 @@ def test_on_demand_policy_plans_once_per_instruction_and_on_replan(ros) -> None:
 
 
 def test_diagnostics_and_lazy_debug_image(ros) -> None:
-    planner = start_planner(ros, "/p7", no_input_warn_s=0.5, diagnostics_period_s=0.2)
+    planner = start_planner(ros, "/p7", no_input_warn_s=0.5, diagnostics_period_s=0.2,
+                            dtype="bfloat16")
     probe = Probe(ros, "/p7")
     statuses: list[DiagnosticStatus] = []
     probe.node.create_subscription(
@@ -240,4 +241,5 @@ def test_diagnostics_and_lazy_debug_image(ros) -> None:
     assert ros.wait_for(lambda: last_values().get("plans_published") == "2", 5.0)
     values = last_values()
     assert values["device"] == "cpu" and values["lifecycle_state"] == "active"
+    assert values["dtype"] == "bfloat16"
     assert np.isfinite(float(values["last_plan_latency_s"]))

@@ -125,8 +125,9 @@ def evaluate(args: argparse.Namespace, planner: Any = None, policy: Any = None,
     results: dict[str, list[EpisodeResult]] = defaultdict(list)
     reference_times: dict[str, list[float]] = defaultdict(list)
     num_frames = planner.model.config.num_frames if planner is not None else 7
-    jobs = list(itertools.product(methods, args.tasks, args.seeds))
-    for (method, name, params), task, seed in tqdm(jobs, desc="episodes"):
+    # seeds outermost, methods innermost: a partial run has paired episodes on every task
+    jobs = list(itertools.product(args.seeds, args.tasks, methods))
+    for seed, task, (method, name, params) in tqdm(jobs, desc="episodes"):
         torch.manual_seed(seed)
         with MetaWorldEnv(task, camera=args.camera, seed=seed, resolution=args.resolution,
                           max_steps=args.max_steps) as env, ExitStack() as stack:

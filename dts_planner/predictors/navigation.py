@@ -21,7 +21,8 @@ from dts_planner.predictors.rigid_transform import (
 
 def _navigation_tracking() -> TrackingOptions:
     """Return AVDC's navigation tracking: no RANSAC, drop points within 4 px of the border."""
-    return TrackingOptions(ransac_threshold=None, border_margin=4.0, min_points=100)
+    return TrackingOptions(ransac_threshold=None, border_margin=4.0, min_points=100,
+                           max_step=None)
 
 
 @dataclass

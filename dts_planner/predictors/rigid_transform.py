@@ -82,6 +82,10 @@ class TrackingOptions:
     ransac_threshold: px, keep only inliers of a 2D similarity per flow (None: no RANSAC).
     border_margin: px, drop points this close to the border (None: clamp them into the image).
     min_points: stop tracking when fewer points remain.
+    max_step: m, stop tracking when a transform moves the points' centroid farther than this
+    (None: no limit); in Meta-World a plan frame spans about 10 steps of at most 1 cm, so a
+    larger jump means the flow followed something else (usually the gripper occluding the
+    object).
     restarts, tolerance: see `fit_rigid_transform`.
     """
 
@@ -89,6 +93,7 @@ class TrackingOptions:
     ransac_iterations: int = 100
     border_margin: float | None = None
     min_points: int = 3
+    max_step: float | None = 0.1
     restarts: int = 4
     tolerance: float = 0.25
 
@@ -99,7 +104,8 @@ def track_rigid_motion(points_uv: np.ndarray, points: np.ndarray, flows: np.ndar
     """One rigid transform (4, 4) per flow that carries the points along the flows.
 
     points_uv (N, 2) pixels and points (N, 3) their 3D positions; flows (F, H, W, 2). Returns
-    up to F transforms (fewer if the tracked set falls below `options.min_points`).
+    up to F transforms (fewer if the tracked set falls below `options.min_points` or jumps
+    farther than `options.max_step`).
     """
     size = flows.shape[1:3]
     transforms = []
@@ -117,8 +123,12 @@ def track_rigid_motion(points_uv: np.ndarray, points: np.ndarray, flows: np.ndar
             break
         transform, _ = fit_rigid_transform(points[keep], moved_uv[keep], projection, rng,
                                            options.restarts, options.tolerance)
+        moved = apply_transform(transform, points[keep])
+        if (options.max_step is not None and np.linalg.norm(
+                moved.mean(axis=0) - points[keep].mean(axis=0)) > options.max_step):
+            break
         transforms.append(transform)
-        points = apply_transform(transform, points[keep])
+        points = moved
         points_uv = project(points, projection)
         if options.border_margin is not None:
             inside = inside_image(points_uv, size, options.border_margin)

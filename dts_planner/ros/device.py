@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from typing import ContextManager
 import warnings
 
 import torch
@@ -29,6 +31,13 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "float16" and device.type == "cpu":
         raise ValueError("dtype float16 needs a CUDA device; use float32 or bfloat16 on the CPU")
     return _DTYPES[name]
+
+
+def compute_precision(device: torch.device, dtype: torch.dtype) -> ContextManager:
+    """Autocast to `dtype` on `device` (weights stay float32); a no-op for float32."""
+    if dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def describe_device(device: torch.device) -> str:

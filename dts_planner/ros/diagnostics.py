@@ -30,6 +30,12 @@ class NodeHealth:
         self._started = time.monotonic()
         self._gauges: dict[str, float | str] = {}
 
+    def expect_input(self) -> None:
+        """Start the no-input clock now (on activation), forgetting earlier input."""
+        with self._lock:
+            self._started, self._last_input = time.monotonic(), None
+            self._arrivals.clear()
+
     def count(self, event: str, amount: int = 1) -> None:
         """Add `amount` to the counter `event`."""
         with self._lock:

@@ -48,8 +48,7 @@ def shared_text_encoder(name: str, device: str) -> TextEncoder:
 
 
 def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,
-                  sampler: Sampler, device: torch.device,
-                  dtype: torch.dtype) -> tuple[VideoPlanner, str]:
+                  sampler: Sampler, device: torch.device) -> tuple[VideoPlanner, str]:
     """Build the VideoPlanner and its model id; ValueError/CheckpointError when it cannot."""
     if preset:
         config = get_preset(preset)
@@ -65,7 +64,6 @@ def build_planner(model_path: str, preset: str, image_size: int, text_encoder: s
         size = tuple(model.config.image_size)
         if image_size and size != (image_size, image_size):
             raise ValueError(f"image_size {image_size} does not match the checkpoint's {size}")
-    model = model.to(device=device, dtype=dtype)
     encoder = shared_text_encoder(
         model.config.text_encoder if text_encoder == "default" else text_encoder, str(device))
     return VideoPlanner(model, encoder, sampler, device=device), name

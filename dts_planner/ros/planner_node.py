@@ -26,7 +26,8 @@ import torch
 from dts_planner.diffusion import make_sampler, NonFiniteOutputError, Sampler, SamplerStats
 from dts_planner.planning import Plan, VideoPlanner
 from dts_planner.ros import parameters
-from dts_planner.ros.device import describe_device, free_memory, resolve_dtype, select_device
+from dts_planner.ros.device import (
+    compute_precision, describe_device, free_memory, resolve_dtype, select_device)
 from dts_planner.ros.image_conversion import (
     check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames)
 from dts_planner.ros.model_loading import build_planner, check_model_source
@@ -87,6 +88,7 @@ class PlannerNode(WorkerLifecycleNode):
         self._planner: VideoPlanner | None = None
         self._sampler_key: tuple = ()
         self._device = torch.device("cpu")
+        self._dtype = torch.float32
         self._model_id = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -123,13 +125,14 @@ class PlannerNode(WorkerLifecycleNode):
             key, sampler = self._make_sampler(values)
             self._planner, self._model_id = build_planner(
                 values["model_path"], values["model_preset"], values["image_size"],
-                values["text_encoder"], sampler, self._device,
-                resolve_dtype(values["dtype"], self._device))
+                values["text_encoder"], sampler, self._device)
+            self._dtype = resolve_dtype(values["dtype"], self._device)
             self._sampler_key = key
             loaded = time.perf_counter() - start
             blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
             for _ in range(values["warmup_runs"]):
-                self._planner.plan(blank, "warm up", seed=0)
+                with compute_precision(self._device, self._dtype):
+                    self._planner.plan(blank, "warm up", seed=0)
             warm = time.perf_counter() - start - loaded
         except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
             self.release()
@@ -263,6 +266,7 @@ class PlannerNode(WorkerLifecycleNode):
         self.health.set(last_image_age_s=age)
         if self._instruction is None or not self._instruction.text.strip():
             self.health.count("no_instruction")
+            self._plan_requested = False   # on_demand: wait for the next instruction
             return self._reject(report, PlanDiagnostics.NO_INSTRUCTION,
                                 "no instruction received yet" if self._instruction is None
                                 else "the instruction is empty")
@@ -279,7 +283,8 @@ class PlannerNode(WorkerLifecycleNode):
         self._apply_sampler(values)
         seed = None if values["seed"] < 0 else values["seed"]
         try:
-            plan = self._planner.plan(rgb, self._instruction.text, seed=seed)
+            with compute_precision(self._device, self._dtype):
+                plan = self._planner.plan(rgb, self._instruction.text, seed=seed)
         except NonFiniteOutputError as error:
             self.health.count("plans_rejected_nan")
             return self._reject(report, PlanDiagnostics.REJECTED_NAN, str(error))

@@ -60,7 +60,8 @@ class WorkerLifecycleNode(LifecycleNode):
 
     # ------------------------------------------------------------------ helpers
     def start_worker(self, step: Callable[[], bool]) -> None:
-        """Run `step` on the node's worker thread until deactivate."""
+        """Run `step` on the node's worker thread until deactivate; input is expected now."""
+        self.health.expect_input()
         self._worker = Worker(f"{self.get_name()}-worker", step, self._on_worker_error,
                               self.context.ok)
         self._worker.start()
