@@ -102,11 +102,27 @@ def build_planner(model_path: str | None, device: str) -> Any:
                         make_sampler("ddpm"), device=device)
 
 
-def episode_record(method: str, episode: EpisodeResult) -> str:
-    """One JSON line describing a finished episode (frames left out)."""
+def episode_record(method: str, episode: EpisodeResult, reference_s: list[float]) -> str:
+    """One JSON line describing a finished episode (frames left out) and its DDPM timings."""
     return json.dumps({"method": method, "task": episode.task, "seed": episode.seed,
                        "success": episode.success, "steps": episode.steps,
-                       "plans": [vars(p) for p in episode.plans]})
+                       "actions_in_space": episode.actions_in_space,
+                       "plans": [vars(p) for p in episode.plans], "reference_s": reference_s})
+
+
+def load_log(path: Path) -> tuple[dict[str, list[EpisodeResult]], dict[str, list[float]]]:
+    """Results and DDPM-100 reference times from an episodes.jsonl (of a finished or partial run)."""
+    results: dict[str, list[EpisodeResult]] = defaultdict(list)
+    reference_times: dict[str, list[float]] = defaultdict(list)
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        episode = EpisodeResult(record["task"], record["seed"], record["success"],
+                                record["steps"], [PlanRecord(**p) for p in record["plans"]],
+                                record["actions_in_space"])
+        results[record["method"]].append(episode)
+        reference_times[episode.task].extend(record["reference_s"])
+    reference_times[ALL_TASKS] = [t for times in list(reference_times.values()) for t in times]
+    return results, reference_times
 
 
 def evaluate(args: argparse.Namespace, planner: Any = None, policy: Any = None,
@@ -132,6 +148,7 @@ def evaluate(args: argparse.Namespace, planner: Any = None, policy: Any = None,
         with MetaWorldEnv(task, camera=args.camera, seed=seed, resolution=args.resolution,
                           max_steps=args.max_steps) as env, ExitStack() as stack:
             plan = partial(still_plan, num_frames)
+            reference_s = []
             if name == ORACLE:
                 plan = stack.enter_context(OraclePlanner(env, num_frames))
             elif uses_plans:
@@ -145,13 +162,14 @@ def evaluate(args: argparse.Namespace, planner: Any = None, policy: Any = None,
             if reference is not None and method == methods[0][0]:
                 planner.sampler = reference
                 first = video_plan(planner, instruction_for(task), 1000 * seed, env.reset(seed))
-                reference_times[env.task].append(first[1].time_s)
+                reference_s.append(first[1].time_s)
         if name == "ddpm" and not params:
-            reference_times[episode.task].extend(p.time_s for p in episode.plans)
+            reference_s.extend(p.time_s for p in episode.plans)
+        reference_times[episode.task].extend(reference_s)
         results[method].append(episode)
         if log is not None:
             with open(log, "a") as handle:
-                handle.write(episode_record(method, episode) + "\n")
+                handle.write(episode_record(method, episode, reference_s) + "\n")
     reference_times[ALL_TASKS] = [t for times in list(reference_times.values()) for t in times]
     return results, reference_times
 
@@ -191,12 +209,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-gif", dest="gif", action="store_false")
     parser.add_argument("--out", type=Path, default=Path("runs/eval/metaworld"))
+    parser.add_argument("--summarize", type=Path, default=None, metavar="EPISODES_JSONL",
+                        help="only summarise the episodes logged by a (partial) run, next to it")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m dts_planner.eval metaworld``."""
     args = parse_args(argv)
+    if args.summarize is not None:
+        print(report(*load_log(args.summarize), args.summarize.parent))
+        return
     video = args.predictor in PLAN_PREDICTORS and any(
         parse_sampler(spec)[0] != ORACLE for spec in args.sampler)
     planner = build_planner(args.model, args.device) if video else None

@@ -1,6 +1,7 @@
 """Health bookkeeping of a node and its /diagnostics message (diagnostic_updater is not used).
 
-`NodeHealth` collects event counters, an input rate and the last latencies from any thread;
+`NodeHealth` collects event counters, an input rate, gauges and short series (reported as
+median and p95) from any thread;
 `status()` turns them into one `diagnostic_msgs/DiagnosticStatus`: OK, WARN when no input came
 for `no_input_warn_s` (or the last work item failed), ERROR when the node cannot work.
 """
@@ -14,8 +15,10 @@ import time
 from typing import Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
 
 _RATE_WINDOW_S = 5.0
+_SERIES_LENGTH = 500
 
 
 class NodeHealth:
@@ -29,6 +32,7 @@ class NodeHealth:
         self._last_input: float | None = None
         self._started = time.monotonic()
         self._gauges: dict[str, float | str] = {}
+        self._series: dict[str, deque[float]] = {}
 
     def expect_input(self) -> None:
         """Start the no-input clock now (on activation), forgetting earlier input."""
@@ -69,6 +73,16 @@ class NodeHealth:
         with self._lock:
             return now - (self._last_input if self._last_input is not None else self._started)
 
+    def observe(self, series: str, value: float) -> None:
+        """Record one value of `series` (the last few hundred are kept)."""
+        with self._lock:
+            self._series.setdefault(series, deque(maxlen=_SERIES_LENGTH)).append(value)
+
+    def series(self, name: str) -> list[float]:
+        """Return the kept values of series `name`, oldest first."""
+        with self._lock:
+            return list(self._series.get(name, ()))
+
     def set(self, **gauges: float | str) -> None:
         """Set named gauges (last latency, last image age, model id, ...)."""
         with self._lock:
@@ -87,6 +101,11 @@ class NodeHealth:
         values: dict[str, float | str | int] = {
             "input_rate_hz": self.input_rate(now), "seconds_without_input": silent_s}
         values.update(self.gauges())
+        for name in list(self._series):
+            kept = self.series(name)
+            if kept:
+                values[f"{name}_median"] = float(np.median(kept))
+                values[f"{name}_p95"] = float(np.percentile(kept, 95))
         values.update(self.counts())
         if error:
             level, message = DiagnosticStatus.ERROR, error

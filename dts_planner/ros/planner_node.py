@@ -255,13 +255,14 @@ class PlannerNode(WorkerLifecycleNode):
         received = self._next_image(values)
         if received is None or self._planner is None:
             return False
+        taken = time.monotonic()
         header = received.msg.header
         started = self.get_clock().now()
         age = image_age_s(Time.from_msg(header.stamp), received.received, started)
         report = PlanDiagnostics(header=header, plan_id=uuid.uuid4().hex[:16],
                                  sampler=values["sampler"], model_id=self._model_id,
                                  device=str(self._device), image_age_s=age,
-                                 queue_wait_s=time.monotonic() - received.received_mono,
+                                 queue_wait_s=taken - received.received_mono,
                                  sampling_time_s=math.nan, total_latency_s=math.nan)
         self.health.set(last_image_age_s=age)
         if self._instruction is None or not self._instruction.text.strip():
@@ -282,6 +283,7 @@ class PlannerNode(WorkerLifecycleNode):
             return True
         self._apply_sampler(values)
         seed = None if values["seed"] < 0 else values["seed"]
+        model_start = time.monotonic()
         try:
             with compute_precision(self._device, self._dtype):
                 plan = self._planner.plan(rgb, self._instruction.text, seed=seed)
@@ -295,6 +297,10 @@ class PlannerNode(WorkerLifecycleNode):
         self._last_plan_mono = time.monotonic()
         self._plan_requested = False
         self._publish_plan(plan, received, report, values, rgb)
+        # what the node adds around the model: conversion, messages, publishing
+        self.health.observe("ros_overhead_s",
+                            time.monotonic() - taken - (self._last_plan_mono - model_start))
+        self._publish_debug(plan, rgb, header)
         return True
 
     def _reject(self, report: PlanDiagnostics, status: int, message: str) -> bool:
@@ -318,10 +324,12 @@ class PlannerNode(WorkerLifecycleNode):
         self._plan_pub.publish(msg)
         self._plan_diag_pub.publish(report)
         self.health.count("plans_published")
-        self.health.set(last_plan_latency_s=report.total_latency_s,
-                        last_sampling_time_s=plan.sampling_time_s,
-                        last_nfe=float(report.nfe),
+        self.health.observe("plan_latency_s", report.total_latency_s)
+        self.health.set(last_sampling_time_s=plan.sampling_time_s, last_nfe=float(report.nfe),
                         last_acceptance_rate=float(report.acceptance_rate))
+
+    def _publish_debug(self, plan: Plan, rgb: np.ndarray, header: Any) -> None:
+        """Tiled source frame + plan on ~/debug/plan_image, only while someone listens."""
         if self._debug_pub.get_subscription_count() > 0:
             height, width = plan.frames.shape[1:3]
             source = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
