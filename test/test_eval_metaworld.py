@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from dts_planner.eval.metaworld import evaluate, parse_sampler, parse_seeds, report
+from dts_planner.eval.metaworld import evaluate, load_log, parse_sampler, parse_seeds, report
 from dts_planner.models import UNetConfig, VideoDiffusionModel, VideoModelConfig
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.planning import VideoPlanner
@@ -44,7 +44,7 @@ def test_parsers():
 
 
 def test_closed_loop_smoke_with_tiny_random_model(planner, tmp_path):
-    results, reference = evaluate(_args(), planner)
+    results, reference = evaluate(_args(), planner, log=tmp_path / "episodes.jsonl")
     (episode,) = results["optical_flow/dts"]
     assert episode.actions_in_space
     assert 1 <= episode.steps <= 8
@@ -57,6 +57,10 @@ def test_closed_loop_smoke_with_tiny_random_model(planner, tmp_path):
     assert table.count("\n") == 2 + 2  # header, rule, task row, "all" row
     assert (tmp_path / "summary.csv").read_text().startswith("method,task,episodes")
     assert (tmp_path / "optical_flow_dts.gif").stat().st_size > 0
+    logged, logged_reference = load_log(tmp_path / "episodes.jsonl")
+    assert logged_reference == reference
+    assert [(e.success, e.steps, e.plans) for e in logged["optical_flow/dts"]] == [
+        (episode.success, episode.steps, episode.plans)]
 
 
 def test_baselines_need_no_video_model(tmp_path):

@@ -50,9 +50,12 @@ def test_health_status_levels() -> None:
     health = NodeHealth()
     health.input_arrived()
     health.count("images_stale", 2)
+    for latency in (0.1, 0.2, 0.3):
+        health.observe("latency_s", latency)
     ok = health.status("n", "cpu", no_input_warn_s=10.0)
     values = {kv.key: kv.value for kv in ok.values}
-    assert ok.level == DiagnosticStatus.OK and values["images_stale"] == "2"
+    assert ok.level == DiagnosticStatus.OK and ok.name == "n" and values["images_stale"] == "2"
+    assert values["latency_s_median"] == "0.2" and float(values["latency_s_p95"]) > 0.28
     assert float(values["input_rate_hz"]) > 0
     assert health.status("n", "cpu", no_input_warn_s=0.0).level == DiagnosticStatus.WARN
     assert "no input" in health.status("n", "cpu", no_input_warn_s=0.0).message

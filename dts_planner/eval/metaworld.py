@@ -111,7 +111,7 @@ def episode_record(method: str, episode: EpisodeResult, reference_s: list[float]
 
 
 def load_log(path: Path) -> tuple[dict[str, list[EpisodeResult]], dict[str, list[float]]]:
-    """Results and DDPM-100 reference times from an episodes.jsonl (of a finished or partial run)."""
+    """Read results and DDPM-100 reference times back from a (partial) run's episodes.jsonl."""
     results: dict[str, list[EpisodeResult]] = defaultdict(list)
     reference_times: dict[str, list[float]] = defaultdict(list)
     for line in Path(path).read_text().splitlines():

@@ -101,11 +101,11 @@ class NodeHealth:
         values: dict[str, float | str | int] = {
             "input_rate_hz": self.input_rate(now), "seconds_without_input": silent_s}
         values.update(self.gauges())
-        for name in list(self._series):
-            kept = self.series(name)
+        for series in list(self._series):
+            kept = self.series(series)
             if kept:
-                values[f"{name}_median"] = float(np.median(kept))
-                values[f"{name}_p95"] = float(np.percentile(kept, 95))
+                values[f"{series}_median"] = float(np.median(kept))
+                values[f"{series}_p95"] = float(np.percentile(kept, 95))
         values.update(self.counts())
         if error:
             level, message = DiagnosticStatus.ERROR, error
