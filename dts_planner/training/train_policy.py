@@ -118,7 +118,8 @@ def train(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     table = load_episodes(args.data, fields=("rgb", "hand_pos", "action"), tasks=args.tasks)
-    train_episodes, held_out = split_episodes(table, args.holdout, rng)
+    # the split ignores --seed, so a run resumed with --init keeps the same held-out episodes
+    train_episodes, held_out = split_episodes(table, args.holdout, np.random.default_rng(0))
     config = DiffusionPolicyConfig(image_size=table.frames["rgb"].shape[1],
                                    **json.loads(args.config))
     data = HindsightChunks.from_table(table, train_episodes, config.horizon, args.goal_offset)
