@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from dts_planner.bench.report import random_video_model, TINY_CONFIG, torch_threads
+from dts_planner.bench.report import TINY_CONFIG, torch_threads
+from dts_planner.models import random_video_model
 from dts_planner.diffusion import DDIMSampler, make_sampler, NoiseSchedule
 from dts_planner.diffusion.gaussian import GaussianDataDenoiser
 from dts_planner.models import model_space_to_uint8

@@ -58,6 +58,16 @@ def test_sampler_kwargs_select_the_sampler_section() -> None:
     assert sampler_kwargs({**values, "sampler": "ddim"}) == {"num_steps": 3}
 
 
+def test_block_speculative_gets_its_target_sampler_parameters() -> None:
+    """The block sampler's target is built from the target's own section; 0 = automatic."""
+    values = {**load_defaults(), "sampler": "block_speculative",
+              "block_speculative.target": "ddim", "ddim.num_steps": 5, "srds.num_segments": 0}
+    kwargs = sampler_kwargs(values)
+    assert kwargs["target"] == "ddim" and kwargs["num_steps"] == 5 and "chunk" not in kwargs
+    assert make_sampler("block_speculative", **kwargs).target.num_steps == 5
+    assert sampler_kwargs({**values, "sampler": "srds"})["num_segments"] is None
+
+
 def test_qos_from_strings() -> None:
     """Map QoS strings to policies; bad ones raise with the accepted values."""
     qos = make_qos("best_effort", 1)

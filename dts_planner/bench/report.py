@@ -31,7 +31,8 @@ from torch import Tensor
 from dts_planner.diffusion import (DDIMSampler, DDPMSampler, DPMSolverSampler, DTSSampler,
                                    SampleResult, Sampler)
 from dts_planner.bench.samplers import fidelity, random_condition
-from dts_planner.models import (DEFAULT_CONFIG, image_to_cond, load_video_model, UNetConfig,
+from dts_planner.models import (DEFAULT_CONFIG, image_to_cond, load_video_model,
+                                random_video_model, UNetConfig,
                                 VideoDiffusionModel, VideoModelConfig)
 from dts_planner.peers import BlockSpeculativeSampler, ParadigmsSampler, SRDSSampler
 
@@ -135,19 +136,6 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def random_video_model(config: VideoModelConfig, seed: int = 0) -> VideoDiffusionModel:
-    """Random-weight model whose zero-initialised layers are re-drawn (else it predicts v = 0)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = VideoDiffusionModel(config).eval()
-        with torch.no_grad():
-            for parameter in model.parameters():
-                if parameter.dim() > 1 and not parameter.any():
-                    fan_in = parameter[0].numel()
-                    parameter.normal_(0.0, fan_in ** -0.5)
-    return model
 
 
 def load_model(spec: str, tiny: bool) -> VideoDiffusionModel:

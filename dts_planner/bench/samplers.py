@@ -24,7 +24,7 @@ from torch import Tensor
 
 from dts_planner.diffusion import (Cond, DDIMSampler, DDPMSampler, DPMSolverSampler,
                                    DTSSampler, predict, Sampler, SampleResult)
-from dts_planner.models import (get_preset, image_to_cond, load_video_model,
+from dts_planner.models import (get_preset, image_to_cond, load_video_model, random_video_model,
                                 VideoDiffusionModel)
 
 #: The paper's thresholds are absolute L2 norms over the whole video in model space, lambda0 = 11
@@ -75,8 +75,7 @@ def default_cases(tuned: str) -> list[tuple[str, Sampler]]:
 def build_model(spec: str, preset: str, seed: int) -> VideoDiffusionModel:
     """Load ``default`` (the embedded model), a checkpoint PATH, or ``random`` weights."""
     if spec == "random":
-        torch.manual_seed(seed)
-        return VideoDiffusionModel(get_preset(preset)).eval()
+        return random_video_model(get_preset(preset), seed)
     return load_video_model(None if spec == "default" else spec)
 
 

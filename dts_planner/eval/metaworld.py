@@ -207,6 +207,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--max-plans", type=int, default=6, help="plans per episode (AVDC: 6)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--no-gif", dest="gif", action="store_false")
     parser.add_argument("--out", type=Path, default=Path("runs/eval/metaworld"))
     parser.add_argument("--summarize", type=Path, default=None, metavar="EPISODES_JSONL",
@@ -217,6 +219,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m dts_planner.eval metaworld``."""
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.summarize is not None:
         print(report(*load_log(args.summarize), args.summarize.parent))
         return

@@ -14,13 +14,15 @@ from dts_planner.models.text_encoders import (
     ClipTextEncoder, make_text_encoder, MiniLMTextEncoder, TextEncoder, TextEncoderUnavailable)
 from dts_planner.models.unet import UNetModel
 from dts_planner.models.video_diffusion import (
-    frames_to_model_space, image_to_cond, model_space_to_uint8, VideoDiffusionModel)
+    frames_to_model_space, image_to_cond, model_space_to_uint8, random_video_model,
+    VideoDiffusionModel)
 
 __all__ = [
     "AVDC_BRIDGE", "AVDC_METAWORLD", "AVDC_THOR", "check_state_dict", "checkpoint_config",
     "CheckpointError", "ClipTextEncoder", "DEFAULT_CONFIG", "DEFAULT_WEIGHTS",
     "frames_to_model_space", "get_preset", "image_to_cond", "load_video_model",
     "make_text_encoder", "MiniLMTextEncoder", "model_space_to_uint8", "PRESETS",
+    "random_video_model",
     "read_checkpoint", "resolve_device", "save_checkpoint", "TextEncoder",
     "TextEncoderUnavailable", "UNetConfig", "UNetModel", "unet_state_dict",
     "VideoDiffusionModel", "VideoModelConfig",

@@ -110,3 +110,19 @@ class VideoDiffusionModel(nn.Module):
         return out.transpose(1, 2).reshape(batch, -1, height, width)
 
     to_uint8_frames = staticmethod(model_space_to_uint8)
+
+
+def random_video_model(config: VideoModelConfig, seed: int = 0) -> VideoDiffusionModel:
+    """Build a random-weight model for tests and benchmarks (eval mode, no grad).
+
+    The U-Net's zero-initialised output layers (guided-diffusion's ``zero_module``) are
+    re-drawn with fan-in scaling, else a fresh model predicts v = 0 for every input.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = VideoDiffusionModel(config).eval()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.dim() > 1 and not parameter.any():
+                    parameter.normal_(0.0, parameter[0].numel() ** -0.5)
+    return model.requires_grad_(False)

@@ -15,8 +15,8 @@ import torch
 
 from dts_planner.diffusion import Sampler
 from dts_planner.models import (
-    DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, TextEncoder,
-    VideoDiffusionModel)
+    DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, random_video_model,
+    TextEncoder)
 from dts_planner.planning import VideoPlanner
 
 
@@ -54,8 +54,7 @@ def build_planner(model_path: str, preset: str, image_size: int, text_encoder: s
         config = get_preset(preset)
         if image_size:
             config = replace(config, image_size=(image_size, image_size))
-        torch.manual_seed(0)
-        model = VideoDiffusionModel(config).eval().requires_grad_(False)
+        model = random_video_model(config)
         name = f"random:{preset}@{config.image_size[0]}x{config.image_size[1]}"
     else:
         path = Path(model_path) if model_path else DEFAULT_WEIGHTS

@@ -21,7 +21,9 @@ import yaml
 from dts_planner.ros.qos import RELIABILITY_CHOICES
 
 PACKAGE = "dts_planner"
-SAMPLERS = ("dts", "ddim", "ddpm", "dpm_solver")
+BASE_SAMPLERS = ("dts", "ddim", "ddpm", "dpm_solver")
+SAMPLERS = BASE_SAMPLERS + ("paradigms", "srds", "block_speculative")
+_ZERO_MEANS_NONE = frozenset({"max_rounds", "num_segments", "max_iterations"})
 REPLAN_POLICIES = ("on_demand", "continuous", "periodic")
 DTYPES = ("float32", "float16", "bfloat16")
 INT32_MAX = 2**31 - 1
@@ -101,10 +103,11 @@ PLANNER_PARAMS = (
     ParamSpec("dts.target_stride", "DTS: train timesteps per target step", (1, 100),
               runtime=True),
     ParamSpec("dts.chunk", "DTS: draft tokens verified per round", (1, 100), runtime=True),
-    ParamSpec("dts.threshold", "DTS: acceptance distance threshold of the first round",
-              (1e-9, 1e9), runtime=True),
-    ParamSpec("dts.increment", "DTS: threshold growth factor per round", (1.0, 1e3),
+    ParamSpec("dts.threshold", "DTS: acceptance distance threshold of the first round, in the "
+              "units of dts.distance; 0 = always reject (sequential fine DDIM)", (0.0, 1e9),
               runtime=True),
+    ParamSpec("dts.increment", "DTS: threshold increment per round (units of dts.distance)",
+              (0.0, 1e3), runtime=True),
     ParamSpec("dts.distance", "DTS: draft-target distance", choices=("l2", "rms"), runtime=True),
     ParamSpec("dts.progression", "DTS: threshold progression",
               choices=("linear", "cumulative"), runtime=True),
@@ -115,6 +118,31 @@ PLANNER_PARAMS = (
     ParamSpec("dpm_solver.num_steps", "DPM-Solver++: solver steps", (1, 1000), runtime=True),
     ParamSpec("dpm_solver.order", "DPM-Solver++: solver order", (1, 3), runtime=True),
     ParamSpec("ddpm.clip_x0", "DDPM: clip the predicted clean sample to [-1, 1]", runtime=True),
+    ParamSpec("paradigms.num_steps", "ParaDiGMS: steps of the sequential sampler it solves",
+              (1, 100), runtime=True),
+    ParamSpec("paradigms.window", "ParaDiGMS: Picard window (steps per batched call)", (1, 100),
+              runtime=True),
+    ParamSpec("paradigms.tolerance", "ParaDiGMS: per-element tolerance relative to sigma_t",
+              (0.0, 1e3), runtime=True),
+    ParamSpec("paradigms.kind", "ParaDiGMS: sequential sampler it solves",
+              choices=("ddim", "ddpm"), runtime=True),
+    ParamSpec("srds.num_steps", "SRDS: steps of the fine DDIM solution", (1, 100), runtime=True),
+    ParamSpec("srds.num_segments", "SRDS: coarse segments; 0 = sqrt(num_steps)", (0, 100),
+              runtime=True),
+    ParamSpec("srds.max_iterations", "SRDS: parareal iterations; 0 = until converged", (0, 100),
+              runtime=True),
+    ParamSpec("srds.tolerance", "SRDS: early-stop change of the final sample (image units)",
+              (0.0, 1e3), runtime=True),
+    ParamSpec("block_speculative.tau", "block speculative: router acceptance score (dB)",
+              (-1e3, 1e3), runtime=True),
+    ParamSpec("block_speculative.num_blocks", "block speculative: blocks of frames per plan",
+              (1, 16), runtime=True),
+    ParamSpec("block_speculative.draft_steps", "block speculative: DDIM steps of the drafter",
+              (1, 100), runtime=True),
+    ParamSpec("block_speculative.target", "block speculative: target sampler (its own "
+              "parameters apply)", choices=BASE_SAMPLERS, runtime=True),
+    ParamSpec("block_speculative.probe_t", "block speculative: noise level of the router probe",
+              (1, 99), runtime=True),
     ParamSpec("replan_policy", "when to plan", choices=REPLAN_POLICIES, runtime=True),
     ParamSpec("replan_period_s", "s between plans for replan_policy=periodic", (0.01, 3600.0),
               runtime=True),
@@ -211,13 +239,21 @@ def check_values(specs: Iterable[ParamSpec], values: Mapping[str, Any]) -> list[
             for reason in [by_name[name].check(value)] if reason]
 
 
-def sampler_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of `make_sampler` for values['sampler'] from its `<sampler>.*` values."""
-    prefix = f"{values['sampler']}."
-    kwargs = {name[len(prefix):]: value for name, value in values.items()
-              if name.startswith(prefix)}
-    if kwargs.get("max_rounds") == 0:   # 0 = no limit
-        kwargs["max_rounds"] = None
+def sampler_kwargs(values: Mapping[str, Any], sampler: str | None = None) -> dict[str, Any]:
+    """Keyword arguments of `make_sampler` for `sampler` (default values['sampler']).
+
+    They come from its `<sampler>.*` values (0 = None for limits and automatic counts); the
+    block speculative sampler also gets the parameters of its target sampler.
+    """
+    name = sampler or values["sampler"]
+    prefix = f"{name}."
+    kwargs = {key[len(prefix):]: value for key, value in values.items()
+              if key.startswith(prefix)}
+    for key in _ZERO_MEANS_NONE & kwargs.keys():
+        if kwargs[key] == 0:
+            kwargs[key] = None
+    if name == "block_speculative":
+        kwargs.update(sampler_kwargs(values, kwargs["target"]))
     return kwargs
 
 
