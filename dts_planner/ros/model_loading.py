@@ -1,7 +1,8 @@
 """Build the planner's VideoPlanner from node parameters (model source, text encoder, device).
 
-`model_preset` builds a RANDOM-weight model of a preset architecture (tests, benchmarks);
-otherwise `model_path` (empty = the embedded default) is loaded. Nothing is downloaded.
+`model_path` (empty = the embedded default) is loaded, with `model_preset` as its config when the
+checkpoint has none (AVDC's releases); `model_preset` without `model_path` builds a RANDOM-weight
+model of that architecture (tests, benchmarks). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def shared_text_encoder(name: str, device: str) -> TextEncoder:
 def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,
                   sampler: Sampler, device: torch.device) -> tuple[VideoPlanner, str]:
     """Build the VideoPlanner and its model id; ValueError/CheckpointError when it cannot."""
-    if preset:
+    if preset and not model_path:
         config = get_preset(preset)
         if image_size:
             config = replace(config, image_size=(image_size, image_size))
@@ -58,7 +59,7 @@ def build_planner(model_path: str, preset: str, image_size: int, text_encoder: s
         name = f"random:{preset}@{config.image_size[0]}x{config.image_size[1]}"
     else:
         path = Path(model_path) if model_path else DEFAULT_WEIGHTS
-        model = load_video_model(path, device)
+        model = load_video_model(path, device, preset=preset or None)
         name = model_id(path)
         size = tuple(model.config.image_size)
         if image_size and size != (image_size, image_size):

@@ -86,8 +86,9 @@ _NO_INPUT_WARN = ParamSpec("no_input_warn_s", "s without input before /diagnosti
 PLANNER_PARAMS = (
     _AUTOSTART,
     ParamSpec("model_path", "video model checkpoint; empty = the embedded default model"),
-    ParamSpec("model_preset", "architecture preset for a RANDOM-weight model (tests, benchmarks);"
-              " empty = load model_path"),
+    ParamSpec("model_preset", "architecture preset: with model_path, the config of a checkpoint"
+              " that has none (AVDC releases: avdc_metaworld, avdc_thor, avdc_bridge); without"
+              " model_path, a RANDOM-weight model (tests, benchmarks); empty = from checkpoint"),
     ParamSpec("text_encoder", "text encoder name; 'default' = the one the model was trained with"),
     ParamSpec("image_size", "square px of a model_preset model; 0 = the preset's own (for a "
               "checkpoint: 0 or its size)", (0, 1024)),
