@@ -4,7 +4,7 @@ The three nodes share one MultiThreadedExecutor and one params file (config/plan
 default). The demo runs Meta-World episodes with the embedded default video model, prints per
 episode success, plan latency and sampler stats, and writes a GIF of the last plan.
 
-    dts-demo                                  # 2 episodes of door-open on the CPU
+    dts-demo                                  # 2 episodes of drawer-close on the CPU
     dts-demo --episodes 5 --task drawer-close --sampler ddim --device cuda:0
 """
 
@@ -56,8 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (defaults finish in a few minutes on a 2-core CPU)."""
     parser = argparse.ArgumentParser(prog="dts-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=2, help="episodes to run (default 2)")
-    parser.add_argument("--task", default="door-open", help="Meta-World task (door-open)")
-    parser.add_argument("--max-steps", type=int, default=150, help="steps per episode (150)")
+    parser.add_argument("--task", default="drawer-close", help="Meta-World task (drawer-close)")
+    parser.add_argument("--max-steps", type=int, default=500,
+                        help="steps per episode (500, Meta-World's limit)")
     parser.add_argument("--rate", type=float, default=60.0, help="simulation steps/s (60)")
     parser.add_argument("--device", default="auto",
                         help="torch device; auto = cuda:0 if CUDA is available, else cpu")
