@@ -9,7 +9,7 @@ from std_msgs.msg import Header
 
 from dts_planner.ros.image_conversion import (
     check_image, depth_to_image, depth_to_metres, image_to_rgb, ImageConversionError,
-    mask_to_bool, mask_to_image, rgb_to_image, tile_frames)
+    mask_to_bool, mask_to_image, rgb_to_image, tile_frames, with_source_frame)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -94,3 +94,12 @@ def test_tile_frames_layout() -> None:
     assert grid.shape == (4, 6, 3)
     assert grid[0, 0, 0] == 1 and grid[0, 3, 0] == 2 and grid[2, 0, 0] == 3
     assert grid[2, 3, 0] == 0
+
+
+def test_with_source_frame_prepends_the_resized_source() -> None:
+    """A 4x4 uniform source becomes frame 0 at the plan's 2x2 size; the plan follows unchanged."""
+    source = np.full((4, 4, 3), 200, np.uint8)
+    frames = np.zeros((3, 2, 2, 3), np.uint8)
+    out = with_source_frame(source, frames)
+    assert out.shape == (4, 2, 2, 3)
+    assert (out[0] == 200).all() and not out[1:].any()

@@ -21,7 +21,6 @@ import threading
 import time
 
 from dts_msgs.msg import PlanDiagnostics, VideoPlan
-import cv2
 import numpy as np
 from PIL import Image as PILImage
 import rclpy
@@ -33,7 +32,7 @@ import torch
 
 from dts_planner.ros import parameters
 from dts_planner.ros.action_predictor_node import ActionPredictorNode
-from dts_planner.ros.image_conversion import image_to_rgb, tile_frames
+from dts_planner.ros.image_conversion import image_to_rgb, tile_frames, with_source_frame
 from dts_planner.ros.metaworld_bridge_node import MetaWorldBridgeNode
 from dts_planner.ros.planner_node import PlannerNode
 from dts_planner.ros.spin import autostart
@@ -89,9 +88,7 @@ def write_plan_gif(plan: VideoPlan, source: Image | None, path: Path, scale: int
     """GIF (4 frames/s) and PNG strip of the source frame then the plan, `scale`x upscaled."""
     frames = np.stack([image_to_rgb(frame) for frame in plan.frames])
     if source is not None:
-        height, width = frames.shape[1:3]
-        first = cv2.resize(image_to_rgb(source), (width, height), interpolation=cv2.INTER_AREA)
-        frames = np.concatenate([first[None], frames])
+        frames = with_source_frame(image_to_rgb(source), frames)
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     images = [PILImage.fromarray(frame) for frame in frames]
     path.parent.mkdir(parents=True, exist_ok=True)

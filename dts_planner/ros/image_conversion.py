@@ -128,6 +128,13 @@ def mask_to_image(mask: np.ndarray, header: Header) -> Image:
     return _array_to_image(np.asarray(mask, bool).astype(np.uint8) * 255, "mono8", header)
 
 
+def with_source_frame(source: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Prepend the source image (any size, RGB) resized to the frames' size -> (N+1, H, W, 3)."""
+    height, width = frames.shape[1:3]
+    first = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+    return np.concatenate([first[None], frames])
+
+
 def tile_frames(frames: np.ndarray, columns: int = 0) -> np.ndarray:
     """Tile (N, H, W, 3) frames into one (rows*H, columns*W, 3) image, row-major, black pad.
 

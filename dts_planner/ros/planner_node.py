@@ -13,7 +13,6 @@ import time
 from typing import Any
 import uuid
 
-import cv2
 from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
 import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -29,7 +28,8 @@ from dts_planner.ros import parameters
 from dts_planner.ros.device import (
     compute_precision, describe_device, free_memory, resolve_dtype, select_device)
 from dts_planner.ros.image_conversion import (
-    check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames)
+    check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames,
+    with_source_frame)
 from dts_planner.ros.model_loading import build_planner, check_model_source
 from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import run_nodes
@@ -331,10 +331,8 @@ class PlannerNode(WorkerLifecycleNode):
     def _publish_debug(self, plan: Plan, rgb: np.ndarray, header: Any) -> None:
         """Tiled source frame + plan on ~/debug/plan_image, only while someone listens."""
         if self._debug_pub.get_subscription_count() > 0:
-            height, width = plan.frames.shape[1:3]
-            source = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
             self._debug_pub.publish(rgb_to_image(
-                tile_frames(np.concatenate([source[None], plan.frames])), header))
+                tile_frames(with_source_frame(rgb, plan.frames)), header))
 
 
 def main(args: list[str] | None = None) -> None:
