@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dts_msgs.msg import ActionChunk, VideoPlan
+from dts_msgs.msg import ActionChunk, EpisodeStatus, VideoPlan
 from geometry_msgs.msg import TwistStamped
 import numpy as np
 from ros_helpers import overrides, stamp
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 from test_predictors_flow_policy import _turned_view, NAV_K, SIZE
 
 from dts_planner.ros.action_predictor_node import ActionPredictorNode
@@ -61,6 +62,41 @@ def test_navigation_plan_gives_stamped_chunk_and_cmd_vel(ros) -> None:
     assert list(chunk.data) == [ActionChunk.NAV_TURN_LEFT] * 2 and chunk.horizon == 2
     assert [t.twist.angular.z for t in twists[:3]] == [0.7, 0.7, 0.0]   # then stop
     assert all(t.twist.linear.x == 0.0 for t in twists[:3])
+
+
+def test_plan_from_before_an_episode_reset_asks_for_a_new_plan(ros) -> None:
+    # The planner may plan from the last frame of an episode while the reset is in flight; in
+    # lockstep simulation nothing moves until the predictor asks for a plan of the new episode.
+    predictor = ros.add_node(ActionPredictorNode(
+        context=ros.context, namespace="/episode", parameter_overrides=overrides({
+            "device": "cpu", "autostart": False, "predictor.mode": "navigation"})))
+    assert autostart(predictor)
+    probe = ros.node("probe", namespace="/episode")
+    requests: list[Trigger.Request] = []
+
+    def on_replan(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        requests.append(request)
+        response.success = True
+        return response
+
+    probe.create_service(Trigger, "replan", on_replan)
+    chunks: list[ActionChunk] = []
+    probe.create_subscription(ActionChunk, "actions", chunks.append, RELIABLE)
+    status_pub = probe.create_publisher(EpisodeStatus, "episode_status", 10)
+    plan_pub = probe.create_publisher(VideoPlan, "plan", RELIABLE)
+    assert ros.wait_for(lambda: status_pub.get_subscription_count()
+                        and plan_pub.get_subscription_count()
+                        and predictor._replan_client.service_is_ready(), 10.0)
+
+    status_pub.publish(EpisodeStatus(header=Header(stamp=stamp(200)), episode=1, step=0,
+                                     reset_reason=EpisodeStatus.RESET_TIMEOUT))
+    assert ros.wait_for(lambda: predictor.health.counts().get("episode_resets") == 1)
+    old = Header(stamp=stamp(199, 900_000_000), frame_id="camera")
+    plan_pub.publish(VideoPlan(header=old, plan_id="from-episode-0",
+                               frames=[rgb_to_image(_turned_view(15.0), old)]))
+    assert ros.wait_for(lambda: requests, 10.0)
+    assert predictor.health.counts().get("plans_from_previous_episode") == 1
+    assert not chunks
 
 
 def test_configure_builds_the_chosen_predictor_or_fails_clearly(ros) -> None:

@@ -248,7 +248,13 @@ class ActionPredictorNode(WorkerLifecycleNode):
     def _predict_step(self) -> bool:
         """Predict once for the newest observation if a usable plan is known."""
         plan = self._plans.peek()
-        if plan is None or plan.stamp_ns < self._episode_start_ns:
+        if plan is None:
+            return False
+        if plan.stamp_ns < self._episode_start_ns:
+            # planned from a frame of the previous episode (the planner took it while the
+            # reset was on its way): ask for a plan from this episode, else nothing moves
+            self.health.count("plans_from_previous_episode")
+            self._request_replan(plan.plan_id)
             return False
         observation = self._observations.take()
         if observation is None:
