@@ -95,6 +95,9 @@ def test_plan_from_before_an_episode_reset_asks_for_a_new_plan(ros) -> None:
     plan_pub.publish(VideoPlan(header=old, plan_id="from-episode-0",
                                frames=[rgb_to_image(_turned_view(15.0), old)]))
     assert ros.wait_for(lambda: requests, 10.0)
+    predictor.notify_worker()                   # looking again neither asks nor counts twice
+    ros.wait_for(lambda: False, 0.3)
+    assert len(requests) == 1
     assert predictor.health.counts().get("plans_from_previous_episode") == 1
     assert not chunks
 

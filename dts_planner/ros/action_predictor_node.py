@@ -253,7 +253,8 @@ class ActionPredictorNode(WorkerLifecycleNode):
         if plan.stamp_ns < self._episode_start_ns:
             # planned from a frame of the previous episode (the planner took it while the
             # reset was on its way): ask for a plan from this episode, else nothing moves
-            self.health.count("plans_from_previous_episode")
+            if plan.plan_id != self._replan_requested_for:
+                self.health.count("plans_from_previous_episode")
             self._request_replan(plan.plan_id)
             return False
         observation = self._observations.take()
