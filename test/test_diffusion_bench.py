@@ -41,3 +41,18 @@ def test_dts_spec_fidelity_and_dispatcher():
     zero, half = torch.full((1, 3, 2, 2), -1.0), torch.zeros(1, 3, 2, 2)
     assert fidelity(zero, half) == (0.5, 10 * math.log10(4))
     assert bench_cli.main(["nonexistent"]) == 2 and "samplers" in bench_cli.COMMANDS
+
+
+def test_forward_cost_counts_flops_by_image_size_and_times_every_model():
+    """4x the pixels: 4x the conv FLOPs, 16x the attention's; each model gets as many calls."""
+    from dts_planner.bench.forward_cost import batch1_inputs, gflop_per_call, time_round_robin
+
+    small = VideoDiffusionModel(TINY).eval()
+    large = VideoDiffusionModel(VideoModelConfig(
+        image_size=(16, 16), num_frames=2, unet=TINY.unet)).eval()
+    ratio = gflop_per_call(large, batch1_inputs(large, 0)) / gflop_per_call(
+        small, batch1_inputs(small, 0))
+    assert 4.0 < ratio < 5.0   # the middle block's attention is its only quadratic part
+    times = time_round_robin({"small": small, "large": large}, calls=4, per_round=2, seed=0)
+    assert [len(values) for values in times.values()] == [4, 4]
+    assert all(value > 0 for values in times.values() for value in values)

@@ -125,4 +125,4 @@ def test_unavailable_cuda_device_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(not checkpoint_module.DEFAULT_WEIGHTS.is_file(),
                     reason="embedded default weights not trained yet")
 def test_embedded_default_loads_with_default_config():
-    assert load_video_model(None).config.unet == DEFAULT_CONFIG.unet
+    assert load_video_model(None).config == DEFAULT_CONFIG

@@ -25,7 +25,8 @@ def camera_image(height=240, width=320, seed=0):
 
 def test_plan_has_future_frames_at_model_resolution(planner):
     plan = planner.plan(camera_image(), "door open", seed=3)
-    assert plan.frames.shape == (7, 64, 64, 3) and plan.frames.dtype == np.uint8
+    assert plan.frames.shape == (7, *DEFAULT_CONFIG.image_size, 3)
+    assert plan.frames.dtype == np.uint8
     assert plan.stats.nfe == 2 and plan.sampling_time_s > 0
     again = planner.plan(camera_image(), "door open", seed=3)
     np.testing.assert_array_equal(plan.frames, again.frames)

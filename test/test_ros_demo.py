@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from dts_planner.models import DEFAULT_CONFIG
 from dts_planner.ros.demo import main
 
 
@@ -19,7 +20,8 @@ def test_demo_runs_an_episode_and_writes_the_plan_gif(
     assert "episode 0 (seed 0):" in out and "plans 1" in out and "NFE 10" in out
     assert "0/1 successful" in out or "1/1 successful" in out
     gif = Image.open(tmp_path / "plan.gif")
-    assert gif.n_frames == 8 and gif.size == (256, 256)       # source + 7 frames, 4x
+    height, width = DEFAULT_CONFIG.image_size
+    assert gif.n_frames == 8 and gif.size == (4 * width, 4 * height)   # source + 7 frames, 4x
     assert (tmp_path / "plan.png").is_file()
 
 

@@ -11,6 +11,7 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "samplers": "dts_planner.bench.samplers",
+    "forward_cost": "dts_planner.bench.forward_cost",
     "ros_overhead": "dts_planner.bench.ros_overhead",
     "report": "dts_planner.bench.report",
 }

@@ -9,6 +9,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from dts_planner.data.shards import load_episodes
+from dts_planner.models.configs import Preprocess
+from dts_planner.planning.image_preprocessing import prepare_image
 
 Source = str | os.PathLike | Iterable[str | os.PathLike]
 
@@ -22,15 +24,21 @@ class VideoClipDataset(Dataset):
     """AVDC training clips, one per episode per epoch, from a random start to the episode end.
 
     Item: ``frames`` (F, H, W, 3) uint8 (frame 0 is the conditioning frame, then F - 1 future
-    frames up to the last frame of the demonstration) and ``instruction`` (str).
+    frames up to the last frame of the demonstration) and ``instruction`` (str). With
+    ``image_size`` (h, w), frames of another size are brought to it as the planner brings camera
+    images to the model (``prepare_image`` with ``preprocess``).
     """
 
     def __init__(self, source: Source, num_frames: int = 8, tasks: Sequence[str] | None = None,
-                 successful_only: bool = True, seed: int = 0) -> None:
+                 successful_only: bool = True, seed: int = 0,
+                 image_size: tuple[int, int] | None = None,
+                 preprocess: Preprocess = "crop_resize") -> None:
         """Load the RGB frames of the (successful) episodes of the shards in ``source``."""
         self.table = load_episodes(source, ("rgb",), successful_only, tasks)
         self.num_frames = num_frames
         self.rng = np.random.default_rng(seed)
+        self.image_size = image_size
+        self.preprocess = preprocess
 
     def __len__(self) -> int:
         """Return the number of episodes."""
@@ -41,8 +49,11 @@ class VideoClipDataset(Dataset):
         length = int(self.table.lengths[index])
         start = int(self.rng.integers(0, length))
         rows = self.table.starts[index] + clip_frame_indices(length, start, self.num_frames)
-        return {"frames": self.table.frames["rgb"][rows],
-                "instruction": str(self.table.instruction[index])}
+        frames = self.table.frames["rgb"][rows]
+        if self.image_size is not None and frames.shape[1:3] != tuple(self.image_size):
+            frames = np.stack([prepare_image(frame, self.image_size, self.preprocess)
+                               for frame in frames])
+        return {"frames": frames, "instruction": str(self.table.instruction[index])}
 
 
 class ActionChunkDataset(Dataset):

@@ -27,6 +27,8 @@ from tqdm import tqdm
 from dts_planner.data import clip_frame_indices
 from dts_planner.data.generate_metaworld import DEFAULT_CAMERAS, parse_seeds, record_episode
 from dts_planner.eval.metaworld import parse_sampler
+from dts_planner.models.configs import VideoModelConfig
+from dts_planner.planning.image_preprocessing import prepare_image
 from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
 
 SAMPLER_LABELS = {"ddpm": "DDPM-100", "ddim:num_steps=10": "DDIM-10", "dts": "DTS"}
@@ -60,12 +62,18 @@ def changed_pixels(first: np.ndarray, last: np.ndarray) -> np.ndarray:
     return difference > CHANGE_THRESHOLD
 
 
-def expert_case(task: str, camera: str, seed: int, resolution: int) -> Case:
-    """Roll out the scripted expert on a task variation and keep its RGB frames."""
+def expert_case(task: str, camera: str, seed: int, resolution: int,
+                model_config: VideoModelConfig) -> Case:
+    """Roll out the scripted expert with a ``resolution``-px camera; keep its RGB frames.
+
+    The frames are brought to the model's size as the planner brings a camera image.
+    """
     with MetaWorldEnv(task, camera, seed=seed, resolution=resolution) as env:
         episode = record_episode(env, seed)
+    frames = np.stack([prepare_image(frame, model_config.image_size, model_config.preprocess)
+                       for frame in episode.frames("rgb")])
     return Case(task=task, camera=camera, seed=seed, instruction=episode.instruction,
-                frames=episode.frames("rgb"))
+                frames=frames)
 
 
 def score_case(case: Case, planned_last: np.ndarray) -> dict[str, float]:
@@ -166,6 +174,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help='held-out seeds "START:STOP" (default 1000:1002)')
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_LABELS),
                         help='sampler specs, "name" or "name:key=value,..."')
+    parser.add_argument("--resolution", type=int, default=64,
+                        help="camera pixels (square), as in the training data")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("runs/video_quality"))
@@ -185,8 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = load_video_model(args.model, device=args.device)
     encoder = make_text_encoder(model.config.text_encoder)
     planner = VideoPlanner(model, encoder, make_sampler("ddpm"), device=args.device)
-    resolution = model.config.image_size[0]
-    cases = [expert_case(task, camera, seed, resolution)
+    cases = [expert_case(task, camera, seed, args.resolution, model.config)
              for task in args.tasks for camera in args.cameras for seed in args.seeds]
     rows = evaluate(planner, args.samplers, cases, args.out)
     with open(args.out / "video_quality.csv", "w", newline="") as handle:

@@ -7,9 +7,11 @@ embedding zeroed with p = 0.1, for classifier-free guidance), AdamW with linear 
 cosine decay, EMA weights (diffusers ``EMAModel`` with warm-up). Text embeddings are computed
 once per instruction. ``OUT/checkpoint.pt`` is written in AVDC's layout with
 ``dts_planner.models.save_checkpoint`` (online + EMA weights, optimizer, step) every
-``--save-every`` steps and at the end; rerunning the command resumes from it. ``OUT/loss.csv``
-logs every step and ``OUT/loss_curve.png`` plots it. ``--export`` writes the EMA weights alone
-in float16 (the shippable default model).
+``--save-every`` steps and at the end; rerunning the command resumes from it. ``--init-from``
+starts a new run from another run's weights (e.g. at a new image size: the U-Net has no
+resolution-bound parameters; clips are resized to the model's size as camera images are).
+``OUT/loss.csv`` logs every step and ``OUT/loss_curve.png`` plots it. ``--export`` writes the
+EMA weights alone in float16 (the shippable default model).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
     out.mkdir(parents=True, exist_ok=True)
     config = config or get_preset(args.preset)
     dataset = VideoClipDataset(args.data, num_frames=config.num_frames + 1, tasks=args.tasks,
-                               seed=args.seed)
+                               seed=args.seed, image_size=config.image_size,
+                               preprocess=config.preprocess)
     embeddings = embed_instructions(dataset.table.instruction.tolist(), config.text_encoder)
     model = VideoDiffusionModel(config).train()
     ema_model = VideoDiffusionModel(config).eval().requires_grad_(False)
@@ -119,6 +122,8 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
         step = int(checkpoint["step"])
         elapsed = float(checkpoint["extra"].get("train_seconds", 0.0))
     else:
+        if args.init_from:
+            model.load_state_dict(load_video_model(args.init_from).state_dict())
         ema_model.load_state_dict(model.state_dict())
     ema = EMAModel(ema_model.parameters(), decay=args.ema_decay, use_ema_warmup=True,
                    power=0.75)
@@ -132,7 +137,8 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
     summary = {"episodes": len(dataset), "tasks": sorted(set(dataset.table.task.tolist())),
                "cameras": sorted(set(dataset.table.camera.tolist())),
                "batch_size": args.batch_size, "lr": args.lr, "text_dropout": args.text_dropout,
-               "min_snr_gamma": args.min_snr_gamma, "data": str(args.data)}
+               "min_snr_gamma": args.min_snr_gamma, "data": str(args.data),
+               "init_from": args.init_from}
 
     def save() -> None:
         ema.copy_to(ema_model.parameters())
@@ -187,6 +193,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=math.inf,
                         help="stop (and save) after this much wall time in this run")
     parser.add_argument("--preset", default="default", help="model config preset")
+    parser.add_argument("--init-from", default=None,
+                        help="start a new run from this checkpoint's (EMA) weights; its U-Net "
+                             "must match the preset's, the image size may differ")
     parser.add_argument("--tasks", nargs="+", default=None, help="subset of tasks")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-4)
