@@ -26,8 +26,6 @@ from dts_planner.diffusion import predict
 from dts_planner.models import load_video_model, random_video_model, VideoDiffusionModel
 
 TARGET_MS = 20.0
-
-
 Inputs = tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]
 
 
@@ -58,7 +56,7 @@ def time_round_robin(models: dict[str, VideoDiffusionModel], calls: int, per_rou
                 start = time.perf_counter()
                 predict(model, *inputs[name], "cost")
                 times[name].append(time.perf_counter() - start)
-    return times
+    return {name: values[:calls] for name, values in times.items()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
