@@ -1,7 +1,6 @@
 """Video training: steps run, checkpoints load through load_video_model, runs resume, export."""
 
 import csv
-import dataclasses
 
 import torch
 
@@ -49,13 +48,12 @@ def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path):
     generate(data, tasks=["reach"], cameras=["corner"], seeds=range(0, 1), resolution=16)
     source = train(parse_args(["--data", str(data), "--out", str(tmp_path / "source"),
                                "--batch-size", "2", "--steps", "2"]), TINY)
-    small = dataclasses.replace(TINY, image_size=(8, 8))
-    clip = VideoClipDataset(data, num_frames=8, image_size=small.image_size)[0]["frames"]
+    clip = VideoClipDataset(data, num_frames=8, image_size=(8, 8))[0]["frames"]
     assert clip.shape == (8, 8, 8, 3) and clip.dtype.name == "uint8"
 
     tuned = train(parse_args(["--data", str(data), "--out", str(tmp_path / "tuned"),
                               "--batch-size", "2", "--steps", "1", "--lr", "0",
-                              "--init-from", str(source)]), small)
+                              "--image-size", "8", "--init-from", str(source)]), TINY)
     model = load_video_model(tuned)
     assert model.config.image_size == (8, 8)
     assert read_checkpoint(tuned)["extra"]["init_from"] == str(source)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from dataclasses import replace
 import math
 import os
 from pathlib import Path
@@ -105,6 +106,8 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = config or get_preset(args.preset)
+    if args.image_size:
+        config = replace(config, image_size=(args.image_size, args.image_size))
     dataset = VideoClipDataset(args.data, num_frames=config.num_frames + 1, tasks=args.tasks,
                                seed=args.seed, image_size=config.image_size,
                                preprocess=config.preprocess)
@@ -193,6 +196,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=math.inf,
                         help="stop (and save) after this much wall time in this run")
     parser.add_argument("--preset", default="default", help="model config preset")
+    parser.add_argument("--image-size", type=int, default=0,
+                        help="square image size (px) of the model; 0 = the preset's own")
     parser.add_argument("--init-from", default=None,
                         help="start a new run from this checkpoint's (EMA) weights; its U-Net "
                              "must match the preset's, the image size may differ")
