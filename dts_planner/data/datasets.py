@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from dts_planner.data.shards import load_episodes
 from dts_planner.models.configs import Preprocess
-from dts_planner.planning.image_preprocessing import prepare_image
+from dts_planner.planning.image_preprocessing import prepare_frames
 
 Source = str | os.PathLike | Iterable[str | os.PathLike]
 
@@ -26,7 +26,7 @@ class VideoClipDataset(Dataset):
     Item: ``frames`` (F, H, W, 3) uint8 (frame 0 is the conditioning frame, then F - 1 future
     frames up to the last frame of the demonstration) and ``instruction`` (str). With
     ``image_size`` (h, w), frames of another size are brought to it as the planner brings camera
-    images to the model (``prepare_image`` with ``preprocess``).
+    images to the model (``prepare_frames`` with ``preprocess``).
     """
 
     def __init__(self, source: Source, num_frames: int = 8, tasks: Sequence[str] | None = None,
@@ -51,8 +51,7 @@ class VideoClipDataset(Dataset):
         rows = self.table.starts[index] + clip_frame_indices(length, start, self.num_frames)
         frames = self.table.frames["rgb"][rows]
         if self.image_size is not None and frames.shape[1:3] != tuple(self.image_size):
-            frames = np.stack([prepare_image(frame, self.image_size, self.preprocess)
-                               for frame in frames])
+            frames = prepare_frames(frames, self.image_size, self.preprocess)
         return {"frames": frames, "instruction": str(self.table.instruction[index])}
 
 

@@ -28,7 +28,7 @@ from dts_planner.data import clip_frame_indices
 from dts_planner.data.generate_metaworld import DEFAULT_CAMERAS, parse_seeds, record_episode
 from dts_planner.eval.metaworld import parse_sampler
 from dts_planner.models.configs import VideoModelConfig
-from dts_planner.planning.image_preprocessing import prepare_image
+from dts_planner.planning.image_preprocessing import prepare_frames
 from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
 
 SAMPLER_LABELS = {"ddpm": "DDPM-100", "ddim:num_steps=10": "DDIM-10", "dts": "DTS"}
@@ -70,8 +70,8 @@ def expert_case(task: str, camera: str, seed: int, resolution: int,
     """
     with MetaWorldEnv(task, camera, seed=seed, resolution=resolution) as env:
         episode = record_episode(env, seed)
-    frames = np.stack([prepare_image(frame, model_config.image_size, model_config.preprocess)
-                       for frame in episode.frames("rgb")])
+    frames = prepare_frames(episode.frames("rgb"), model_config.image_size,
+                            model_config.preprocess)
     return Case(task=task, camera=camera, seed=seed, instruction=episode.instruction,
                 frames=frames)
 

@@ -47,3 +47,9 @@ def prepare_image(image: np.ndarray, size: tuple[int, int],
         crop = _center_crop(image, round(height * scale), round(width * scale))
         return np.ascontiguousarray(_resize(crop, height, width))
     raise ValueError(f"unknown preprocessing mode {mode!r}")
+
+
+def prepare_frames(frames: np.ndarray, size: tuple[int, int],
+                   mode: Preprocess = "crop_resize") -> np.ndarray:
+    """``prepare_image`` for each of T RGB frames (T, H, W, 3) uint8 -> (T, h, w, 3) uint8."""
+    return np.stack([prepare_image(frame, size, mode) for frame in frames])
