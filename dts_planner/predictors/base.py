@@ -116,8 +116,12 @@ class ActionPredictor(Protocol):
 
     action_space: ActionSpace
 
-    def reset(self) -> None:
-        """Forget the plan and all episode state (call at the start of an episode)."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the plan and all episode state (call at the start of an episode).
+
+        seed: re-seed the predictor's random draws with it; afterwards the predictor behaves
+        exactly like a freshly built one with that seed. None: the seed it was built with.
+        """
 
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:

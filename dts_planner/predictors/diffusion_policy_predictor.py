@@ -19,6 +19,8 @@ from dts_planner.predictors.diffusion_policy import DiffusionPolicy, load_policy
 from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
 
 DEFAULT_POLICY_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "policy_default.pt"
+REQUIRED_PARTS = frozenset({"rgb", "hand_pos"})
+"""Observation parts the predictor reads."""
 
 
 def image_batch(image: np.ndarray, size: int) -> torch.Tensor:
@@ -44,11 +46,12 @@ class DiffusionPolicyPredictor:
         self._plans = PlanWatcher()
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the plan and re-seed the sampling noise."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the plan and re-seed the sampling noise (None: the seed it was built with)."""
         self._plans.reset()
         self._device = next(self.policy.parameters()).device
-        self._generator = torch.Generator(self._device).manual_seed(self.seed)
+        self._generator = torch.Generator(self._device).manual_seed(
+            self.seed if seed is None else seed)
         self._goal = 0
         self._calls = 0
 

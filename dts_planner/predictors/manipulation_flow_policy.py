@@ -102,10 +102,10 @@ class FlowManipulationPolicy:
         self._plans = PlanWatcher()
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the plan, the mode and the grasp state."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the plan, the mode and the grasp state; re-seed (None: `config.seed`)."""
         self._plans.reset()
-        self._rng = np.random.default_rng(self.config.seed)
+        self._rng = np.random.default_rng(self.config.seed if seed is None else seed)
         self.mode: str | None = self.config.mode
         self.grasp = np.zeros(3)
         self.subgoals = np.zeros((1, 3))

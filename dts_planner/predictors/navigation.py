@@ -78,9 +78,9 @@ class FlowNavigationPolicy:
         self.config = config or NavigationPolicyConfig()
         self.reset()
 
-    def reset(self) -> None:
-        """Re-seed the point sampling (the policy keeps no plan between calls)."""
-        self._rng = np.random.default_rng(self.config.seed)
+    def reset(self, seed: int | None = None) -> None:
+        """Re-seed the point sampling (None: `config.seed`); the policy keeps no plan."""
+        self._rng = np.random.default_rng(self.config.seed if seed is None else seed)
 
     def camera_motion(self, observation: PredictorObservation,
                       plan_frames: np.ndarray) -> list[np.ndarray]:
