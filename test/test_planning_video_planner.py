@@ -6,7 +6,8 @@ import torch
 
 from dts_planner.diffusion import DDIMSampler, NonFiniteOutputError
 from dts_planner.models import DEFAULT_CONFIG, make_text_encoder, VideoDiffusionModel
-from dts_planner.planning import prepare_image, VideoPlanner
+from dts_planner.models.preprocessing import prepare_image
+from dts_planner.planning import VideoPlanner
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def make_problems(model: VideoDiffusionModel, seeds: int, metaworld: bool) -> li
 def metaworld_conditions(model: VideoDiffusionModel, seeds: int) -> list[dict[str, Tensor]]:
     """Model conditioning from Meta-World first frames and instructions (imports the sim)."""
     from dts_planner.models.text_encoders import make_text_encoder
-    from dts_planner.planning import prepare_image
+    from dts_planner.models.preprocessing import prepare_image
     from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
 
     encoder = make_text_encoder(model.config.text_encoder)

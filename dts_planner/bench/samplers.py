@@ -95,7 +95,7 @@ def sim_condition(model: VideoDiffusionModel, batch: int, seed: int, task: str,
     encoder the model config names, so the DTS distances are those a real plan sees.
     """
     from dts_planner.models.text_encoders import make_text_encoder
-    from dts_planner.planning.image_preprocessing import prepare_image
+    from dts_planner.models.preprocessing import prepare_image
     from dts_planner.sim import MetaWorldEnv
     frames = []
     for offset in range(batch):

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from dts_planner.data.shards import load_episodes
 from dts_planner.models.configs import Preprocess
-from dts_planner.planning.image_preprocessing import prepare_frames
+from dts_planner.models.preprocessing import prepare_frames
 
 Source = str | os.PathLike | Iterable[str | os.PathLike]
 

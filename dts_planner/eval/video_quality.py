@@ -28,7 +28,7 @@ from dts_planner.data import clip_frame_indices
 from dts_planner.data.generate_metaworld import DEFAULT_CAMERAS, parse_seeds, record_episode
 from dts_planner.eval.metaworld import parse_sampler
 from dts_planner.models.configs import VideoModelConfig
-from dts_planner.planning.image_preprocessing import prepare_frames
+from dts_planner.models.preprocessing import prepare_frames
 from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
 
 SAMPLER_LABELS = {"ddpm": "DDPM-100", "ddim:num_steps=10": "DDIM-10", "dts": "DTS"}

@@ -1,6 +1,5 @@
 """Planning: image + instruction -> Plan, gluing a video model, a text encoder and a sampler."""
 
-from dts_planner.planning.image_preprocessing import prepare_image
 from dts_planner.planning.video_planner import Plan, VideoPlanner
 
-__all__ = ["Plan", "prepare_image", "VideoPlanner"]
+__all__ = ["Plan", "VideoPlanner"]

@@ -12,7 +12,7 @@ from dts_planner.diffusion import Sampler, SamplerStats
 from dts_planner.models.device import resolve_device
 from dts_planner.models.text_encoders import TextEncoder
 from dts_planner.models.video_diffusion import image_to_cond, VideoDiffusionModel
-from dts_planner.planning.image_preprocessing import prepare_image
+from dts_planner.models.preprocessing import prepare_image
 
 
 @dataclass
