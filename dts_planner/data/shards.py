@@ -16,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TYPE_CHECKING
 
 import numpy as np
 
-from dts_planner.sim import env_name, Observation
+from dts_planner.sim.task_names import task_key
+
+if TYPE_CHECKING:   # the format itself needs no simulator
+    from dts_planner.sim.metaworld_env import Observation
 
 #: Per-frame arrays and the dtype each is stored with.
 FRAME_FIELDS: dict[str, np.dtype] = {
@@ -119,7 +122,7 @@ def load_episodes(source: str | os.PathLike | Iterable[str | os.PathLike],
             bounds = shard["starts"]
             keep = shard["success"] if successful_only else np.ones(len(bounds) - 1, bool)
             if tasks is not None:
-                keep = keep & np.isin(shard["task"], [env_name(t) for t in tasks])
+                keep = keep & np.isin(shard["task"], [task_key(t) for t in tasks])
             rows = np.concatenate([np.arange(bounds[e], bounds[e + 1])
                                    for e in np.flatnonzero(keep)] or [np.zeros(0, int)])
             for name in fields:

@@ -14,6 +14,8 @@ import weakref
 import mujoco
 import numpy as np
 
+from dts_planner.sim.gl_backend import gl_context
+
 
 @dataclass
 class RenderedFrame:
@@ -58,7 +60,7 @@ class SceneRenderer:
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
-        self._gl = mujoco.GLContext(width, height)
+        self._gl = gl_context(width, height)
         self._gl.make_current()
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)

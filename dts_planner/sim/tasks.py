@@ -1,4 +1,4 @@
-"""Meta-World v3 task names, instructions, seeded task variations and manipulated objects."""
+"""Meta-World v3 task names (validated), seeded task variations and manipulated objects."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 import mujoco
 import numpy as np
 
-#: Tasks whose scripted experts succeed; the default training and evaluation set.
-DEFAULT_TASKS: tuple[str, ...] = ("door-open", "drawer-close", "button-press", "reach", "push")
+from dts_planner.sim.task_names import (  # noqa: F401 (re-exported)
+    AVDC_CAMERAS, AVDC_TASKS, DEFAULT_TASKS, instruction_for, task_key)
 
 #: Tasks whose goal is a hand position: the "manipulated object" is the gripper itself.
 _HAND_GOAL_TASKS = frozenset({"reach-v3", "reach-wall-v3"})
@@ -21,16 +21,11 @@ _VARIATIONS_PER_SEED = 50
 
 def env_name(task: str) -> str:
     """Meta-World environment name ("door-open" or "door-open-v3" -> "door-open-v3")."""
-    name = task if task.endswith("-v3") else f"{task}-v3"
+    name = task_key(task)
     if name not in ALL_V3_ENVIRONMENTS:
         raise ValueError(f"unknown Meta-World task {task!r}; "
                          f"known: {sorted(n[:-3] for n in ALL_V3_ENVIRONMENTS)}")
     return name
-
-
-def instruction_for(task: str) -> str:
-    """AVDC-style instruction: the task name with '-' -> ' ' ("door-open" -> "door open")."""
-    return env_name(task)[:-3].replace("-", " ")
 
 
 @lru_cache(maxsize=8)
