@@ -2,9 +2,12 @@
 
 import csv
 
+import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from dts_planner.data import VideoClipDataset
+from dts_planner.data.datasets import ClipBatchSampler
 from dts_planner.data.generate_metaworld import generate
 from dts_planner.models import load_video_model, read_checkpoint, UNetConfig, VideoModelConfig
 from dts_planner.training.train_video import parse_args, train
@@ -16,12 +19,21 @@ TINY = VideoModelConfig(
     text_encoder="minilm")
 
 
+def _state(path):
+    checkpoint = read_checkpoint(path)
+    return checkpoint["model"], checkpoint["ema"], checkpoint["opt"]
+
+
 def test_train_resume_and_export(tmp_path):
+    """A run stopped after 2 of 3 steps and resumed ends exactly like an uninterrupted one."""
+    torch.set_num_threads(1)
     data, run = tmp_path / "data", tmp_path / "run"
     generate(data, tasks=["reach"], cameras=["corner"], seeds=range(0, 1), resolution=16)
-    options = ["--data", str(data), "--out", str(run), "--batch-size", "2", "--save-every", "1"]
+    options = ["--data", str(data), "--batch-size", "2", "--save-every", "1", "--steps", "3",
+               "--warmup", "1", "--threads", "1"]
 
-    checkpoint_path = train(parse_args(options + ["--steps", "2"]), TINY)
+    checkpoint_path = train(parse_args(options + ["--out", str(run), "--chunk-steps", "2"]),
+                            TINY)
     checkpoint = read_checkpoint(checkpoint_path)
     assert checkpoint["step"] == 2 and checkpoint["opt"]["state"]
     assert set(checkpoint) >= {"model", "ema", "opt", "step", "version"}
@@ -29,11 +41,23 @@ def test_train_resume_and_export(tmp_path):
     assert model.config == TINY
 
     export = tmp_path / "default.pt"
-    train(parse_args(options + ["--steps", "3", "--export", str(export)]), TINY)
+    train(parse_args(options + ["--out", str(run), "--export", str(export)]), TINY)
     assert read_checkpoint(checkpoint_path)["step"] == 3
     with open(run / "loss.csv") as handle:
         assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
     assert (run / "loss_curve.png").stat().st_size > 1000
+
+    whole = train(parse_args(options + ["--out", str(tmp_path / "whole")]), TINY)
+    expected, got = _state(whole), _state(checkpoint_path)
+    for part_expected, part_got in zip(expected[:2], got[:2]):   # online and EMA weights
+        assert part_expected.keys() == part_got.keys()
+        for name in part_expected:
+            torch.testing.assert_close(part_got[name], part_expected[name], rtol=0, atol=0,
+                                       msg=name)
+    for index, state in expected[2]["state"].items():             # AdamW moments
+        for name in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(got[2]["state"][index][name], state[name], rtol=0,
+                                       atol=0)
 
     shipped = read_checkpoint(export)
     assert "opt" not in shipped and shipped["step"] == 3
@@ -60,3 +84,17 @@ def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path):
     start = load_video_model(source).state_dict()   # its EMA weights; lr 0 keeps them
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, start[name], msg=name)
+
+
+def test_workers_draw_the_same_clips_as_the_main_process(tmp_path):
+    """Random starts come from the batch sampler, not from per-process generators."""
+    generate(tmp_path, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
+    dataset = VideoClipDataset(tmp_path, num_frames=4)
+    sampler = ClipBatchSampler(np.array([0.5, 0.5]), 3, seed=1, first_step=0, last_step=2)
+    inline = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler)]
+    pooled = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler, num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(inline, pooled))
+    # an int key draws its start from a generator seeded per worker: two workers differ
+    loader = DataLoader(dataset, batch_size=None, sampler=[0] * 8, num_workers=2)
+    clips = [item["frames"].numpy().tobytes() for item in loader]
+    assert clips[0::2] != clips[1::2]

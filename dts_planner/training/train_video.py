@@ -5,9 +5,12 @@
 AVDC's objective (v-prediction, T = 100 cosine, min-SNR-5 weighting), text dropout (the whole
 embedding zeroed with p = 0.1, for classifier-free guidance), AdamW with linear warm-up and
 cosine decay, EMA weights (diffusers ``EMAModel`` with warm-up). Text embeddings are computed
-once per instruction. ``OUT/checkpoint.pt`` is written in AVDC's layout with
-``dts_planner.models.save_checkpoint`` (online + EMA weights, optimizer, step) every
-``--save-every`` steps and at the end; rerunning the command resumes from it. ``--init-from``
+once per instruction. Clips come through a ``torch.utils.data.DataLoader`` (``--workers``)
+whose batch sampler draws step s's batch from (seed, s) alone (every task equally often).
+``OUT/checkpoint.pt`` is written in AVDC's layout with ``dts_planner.models.save_checkpoint``
+(online + EMA weights, optimizer, step) every ``--save-every`` steps and at the end; rerunning
+the command resumes from it, exactly as if it had not stopped (``--chunk-steps`` and
+``--max-minutes`` bound one run; the schedule follows ``--steps``). ``--init-from``
 starts a new run from another run's weights (e.g. at a new image size: the U-Net has no
 resolution-bound parameters; clips are resized to the model's size as camera images are).
 ``OUT/loss.csv`` logs every step and ``OUT/loss_curve.png`` plots it. ``--export`` writes the
@@ -30,7 +33,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from torch.utils.data import DataLoader
+
 from dts_planner.data import VideoClipDataset
+from dts_planner.data.datasets import balanced_weights, ClipBatchSampler
 from dts_planner.models import (
     frames_to_model_space, get_preset, image_to_cond, load_video_model, read_checkpoint,
     save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
@@ -48,17 +54,24 @@ def embed_instructions(instructions: Sequence[str], encoder_name: str) -> dict[s
     return dict(zip(texts, make_text_encoder(encoder_name).encode(texts)))
 
 
-def make_batch(dataset: VideoClipDataset, embeddings: dict[str, torch.Tensor],
-               indices: np.ndarray, text_dropout: float, generator: torch.Generator
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Model-space future video (B, F*3, H, W) and conditioning for episodes ``indices``."""
-    items = [dataset[int(i)] for i in indices]
-    frames = torch.from_numpy(np.stack([item["frames"] for item in items]))
-    task_embed = torch.stack([embeddings[item["instruction"]] for item in items])
-    keep = torch.rand(len(items), generator=generator) >= text_dropout
+def to_model_inputs(batch: dict, embeddings: dict[str, torch.Tensor], text_dropout: float,
+                    generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Model-space future video (B, F*3, H, W) and conditioning for a collated clip batch.
+
+    batch: ``frames`` (B, F + 1, H, W, 3) uint8 and ``instruction`` (B strings); the whole text
+    embedding of each sample is zeroed with probability ``text_dropout``.
+    """
+    frames = batch["frames"]
+    task_embed = torch.stack([embeddings[text] for text in batch["instruction"]])
+    keep = torch.rand(len(frames), generator=generator) >= text_dropout
     task_embed = task_embed * keep[:, None, None]
     return frames_to_model_space(frames[:, 1:]), {"image": image_to_cond(frames[:, 0]),
                                                   "task_embed": task_embed}
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """Noise generator of one step, a function of (seed, step) only (resume = uninterrupted)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 def learning_rate(step: int, base: float, warmup: int, total: int) -> float:
@@ -131,12 +144,11 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
     ema = EMAModel(ema_model.parameters(), decay=args.ema_decay, use_ema_warmup=True,
                    power=0.75)
     ema.optimization_step = step
-    generator = torch.Generator().manual_seed(args.seed + step)
-    rng = np.random.default_rng(args.seed + step)
-    _, task_of_episode, episodes_per_task = np.unique(
-        dataset.table.task, return_inverse=True, return_counts=True)
-    episode_weights = 1.0 / episodes_per_task[task_of_episode]   # every task equally often
-    episode_weights /= episode_weights.sum()
+    last_step = min(args.steps, step + args.chunk_steps) if args.chunk_steps else args.steps
+    batches = ClipBatchSampler(balanced_weights(dataset.table.task),   # every task equally
+                               args.batch_size, args.seed, step, last_step)
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=args.workers,
+                        persistent_workers=False)
     summary = {"episodes": len(dataset), "tasks": sorted(set(dataset.table.task.tolist())),
                "cameras": sorted(set(dataset.table.camera.tolist())),
                "batch_size": args.batch_size, "lr": args.lr, "text_dropout": args.text_dropout,
@@ -158,14 +170,15 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
             writer.writerow(["step", "loss", "lr", "seconds"])
         progress = tqdm(total=args.steps, initial=step, desc="video model", unit="step",
                         mininterval=10)
-        while step < args.steps and time.monotonic() < deadline:
+        for batch in loader:
+            if time.monotonic() >= deadline:
+                break
             started = time.monotonic()
             lr = learning_rate(step, args.lr, args.warmup, args.steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x0, cond = make_batch(dataset, embeddings,
-                                  rng.choice(len(dataset), args.batch_size, p=episode_weights),
-                                  args.text_dropout, generator)
+            generator = step_generator(args.seed, step)
+            x0, cond = to_model_inputs(batch, embeddings, args.text_dropout, generator)
             loss = v_prediction_loss(model, x0, cond, generator, args.min_snr_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -195,6 +208,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
     parser.add_argument("--max-minutes", type=float, default=math.inf,
                         help="stop (and save) after this much wall time in this run")
+    parser.add_argument("--chunk-steps", type=int, default=0,
+                        help="stop (and save) after this many steps in this run; 0 = no limit")
     parser.add_argument("--preset", default="default", help="model config preset")
     parser.add_argument("--image-size", type=int, default=0,
                         help="square image size (px) of the model; 0 = the preset's own")
@@ -211,6 +226,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-snr-gamma", type=float, default=5.0)
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader worker processes (0: load clips in this process)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export", default=None,
                         help="also write the EMA weights alone (float16) to this path")
