@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dts_planner.data import VideoClipDataset
-from dts_planner.data.datasets import ClipBatchSampler
+from dts_planner.data.datasets import StepBatchSampler
 from dts_planner.data.generate_metaworld import generate
 from dts_planner.models import load_video_model, read_checkpoint, UNetConfig, VideoModelConfig
 from dts_planner.training.train_video import parse_args, train
@@ -90,7 +90,7 @@ def test_workers_draw_the_same_clips_as_the_main_process(tmp_path):
     """Random starts come from the batch sampler, not from per-process generators."""
     generate(tmp_path, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
     dataset = VideoClipDataset(tmp_path, num_frames=4)
-    sampler = ClipBatchSampler(np.array([0.5, 0.5]), 3, seed=1, first_step=0, last_step=2)
+    sampler = StepBatchSampler(np.array([0.5, 0.5]), 3, seed=1, first_step=0, last_step=2)
     inline = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler)]
     pooled = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler, num_workers=2)]
     assert all(torch.equal(a, b) for a, b in zip(inline, pooled))

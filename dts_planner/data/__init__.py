@@ -12,12 +12,16 @@ per episode ``task``, ``camera``, ``instruction``, ``seed``, ``success``, ``intr
 ``cam_to_world`` (4, 4) (OpenCV convention, as ``dts_planner.sim.Observation``).
 
 Datasets: ``VideoClipDataset`` (AVDC clips: 8 frames from a random start to the episode end)
-and ``ActionChunkDataset`` (observation, goal 16 steps later, the 16 actions in between).
+and ``ActionChunkDataset`` (GCP's hindsight samples: observation, a goal frame k steps later,
+the 16 actions from the observation on); ``StepBatchSampler`` draws each training step's batch
+from (seed, step) alone, so resumed runs repeat uninterrupted ones exactly.
 """
 
-from dts_planner.data.datasets import ActionChunkDataset, clip_frame_indices, VideoClipDataset
+from dts_planner.data.datasets import (ActionChunkDataset, balanced_weights, chunks_to_tensors,
+                                       clip_frame_indices, StepBatchSampler, VideoClipDataset)
 from dts_planner.data.shards import (Episode, EpisodeTable, FRAME_FIELDS, load_episodes,
                                      shard_paths, write_shard)
 
-__all__ = ["ActionChunkDataset", "clip_frame_indices", "Episode", "EpisodeTable",
-           "FRAME_FIELDS", "load_episodes", "shard_paths", "VideoClipDataset", "write_shard"]
+__all__ = ["ActionChunkDataset", "balanced_weights", "chunks_to_tensors", "clip_frame_indices",
+           "Episode", "EpisodeTable", "FRAME_FIELDS", "load_episodes", "shard_paths",
+           "StepBatchSampler", "VideoClipDataset", "write_shard"]

@@ -6,9 +6,10 @@ import os
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset, get_worker_info, Sampler
 
-from dts_planner.data.shards import load_episodes
+from dts_planner.data.shards import EpisodeTable, load_episodes
 from dts_planner.models.configs import Preprocess
 from dts_planner.models.preprocessing import prepare_frames
 
@@ -33,9 +34,9 @@ class VideoClipDataset(Dataset):
     images to the model (``prepare_frames`` with ``preprocess``).
 
     Keys: ``(episode, u)`` takes the clip starting at ``floor(u * length)`` (u in [0, 1)), so a
-    sampler can draw everything random in the main process (`ClipBatchSampler`); a plain
+    sampler can draw everything random in the main process; a plain
     ``episode`` draws the start here, from a generator seeded per DataLoader worker (workers
-    never repeat each other's draws).
+    never repeat each other's draws). Training uses `StepBatchSampler`.
     """
 
     def __init__(self, source: Source, num_frames: int = 8, tasks: Sequence[str] | None = None,
@@ -85,12 +86,107 @@ def balanced_weights(groups: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-class ClipBatchSampler(Sampler):
-    """Batches of clip keys ``(episode, start fraction)``, one batch per training step.
+ChunkKey = int | tuple[int, float]
+"""A step index (the shortest goal offset) or (step index, u in [0, 1) choosing the offset)."""
+
+
+class ActionChunkDataset(Dataset):
+    """Hindsight-relabelled action chunks (GCP): observation, a later goal frame, the actions.
+
+    One sample per recorded step t of every episode but its last frame: ``rgb`` (S, S, 3)
+    uint8 at t, ``goal_rgb`` at min(t + k, last frame), ``actions`` (horizon, 4) float32 taken
+    from t on, clipped to [-1, 1] (past the episode end: zero motion with the last gripper
+    effort), ``valid`` (horizon,) bool (False past the end), ``hand_pos`` (3,) float32 metres,
+    ``gripper`` (1,) float32 the gripper effort commanded at t - 1 (0 at t = 0),
+    ``instruction`` (str) and any ``extra`` per-frame fields at t.
+
+    goal_offset: k, fixed, or a range (lo, hi) from which the key's u draws k uniformly
+    (so plans whose frames are farther apart or closer than GCP's 16 steps are covered).
+    image_size: bring every frame to S x S once, at load (as the planner brings camera images
+    to the model). ``__getitems__`` gathers a whole batch with array indexing (the DataLoader
+    uses it; pass ``collate_fn=chunks_to_tensors``).
+    """
+
+    def __init__(self, source: Source | EpisodeTable, horizon: int = 16,
+                 goal_offset: int | tuple[int, int] = 16, extra: Sequence[str] = (),
+                 tasks: Sequence[str] | None = None, successful_only: bool = True,
+                 episodes: np.ndarray | None = None, image_size: int | None = None) -> None:
+        """Load (or reuse) the episodes' frames; `episodes` picks a subset of the table."""
+        self.horizon = horizon
+        self.goal_range = ((goal_offset, goal_offset) if isinstance(goal_offset, int)
+                           else (int(goal_offset[0]), int(goal_offset[1])))
+        self.extra = tuple(extra)
+        if isinstance(source, EpisodeTable):
+            self.table = source
+        else:
+            fields = tuple(dict.fromkeys(("rgb", "action", "hand_pos") + self.extra))
+            self.table = load_episodes(source, fields, successful_only, tasks)
+        table = self.table
+        rgb = table.frames["rgb"]
+        if image_size is not None and rgb.shape[1:3] != (image_size, image_size):
+            if "rgb_resized" not in table.frames or \
+                    table.frames["rgb_resized"].shape[1] != image_size:
+                table.frames["rgb_resized"] = prepare_frames(rgb, (image_size, image_size))
+            rgb = table.frames["rgb_resized"]
+        self.images = rgb
+        chosen = np.arange(len(table)) if episodes is None else np.asarray(episodes)
+        self.episodes = chosen
+        self.frame_of_step = np.concatenate(
+            [table.starts[e] + np.arange(table.lengths[e] - 1) for e in chosen]
+            or [np.zeros(0, np.int64)]).astype(np.int64)
+        self.episode_of_step = np.repeat(chosen, table.lengths[chosen] - 1)
+        self.actions = np.clip(table.frames["action"], -1.0, 1.0).astype(np.float32)
+
+    def __len__(self) -> int:
+        """Return the number of samples (recorded steps)."""
+        return len(self.frame_of_step)
+
+    def goal_offsets(self, fractions: np.ndarray) -> np.ndarray:
+        """Goal offsets k (N,) for fractions u (N,) in [0, 1)."""
+        low, high = self.goal_range
+        return low + np.minimum((fractions * (high - low + 1)).astype(np.int64), high - low)
+
+    def __getitems__(self, keys: Sequence[ChunkKey]) -> dict[str, Any]:
+        """Return the batch of samples for keys, as arrays with a leading batch axis."""
+        pairs = [key if isinstance(key, tuple) else (key, 0.0) for key in keys]
+        index = np.array([int(i) for i, _ in pairs])
+        fractions = np.array([float(u) for _, u in pairs])
+        table = self.table
+        frames = self.frame_of_step[index]
+        episodes = self.episode_of_step[index]
+        first = table.starts[episodes]
+        last = first + table.lengths[episodes] - 1
+        steps = frames[:, None] + np.arange(self.horizon)[None]
+        actions = self.actions[np.minimum(steps, last[:, None] - 1)]
+        beyond = steps >= last[:, None]
+        actions[..., :3][beyond] = 0.0
+        previous = np.where(frames > first, self.actions[np.maximum(frames - 1, 0), 3], 0.0)
+        goals = np.minimum(frames + self.goal_offsets(fractions), last)
+        batch = {"rgb": self.images[frames], "goal_rgb": self.images[goals],
+                 "actions": actions, "valid": ~beyond,
+                 "hand_pos": table.frames["hand_pos"][frames].astype(np.float32),
+                 "gripper": previous[:, None].astype(np.float32),
+                 "instruction": [str(table.instruction[e]) for e in episodes]}
+        batch.update({name: table.frames[name][frames] for name in self.extra})
+        return batch
+
+    def __getitem__(self, key: ChunkKey) -> dict[str, Any]:
+        """Return one sample."""
+        return {name: value[0] for name, value in self.__getitems__([key]).items()}
+
+
+def chunks_to_tensors(batch: dict[str, Any]) -> dict[str, Any]:
+    """Collate `ActionChunkDataset.__getitems__` batches for a DataLoader: numpy -> tensors."""
+    return {name: torch.from_numpy(np.ascontiguousarray(value))
+            if isinstance(value, np.ndarray) else value for name, value in batch.items()}
+
+
+class StepBatchSampler(Sampler):
+    """Batches of keys ``(index, u)``, one batch per training step, for any keyed dataset.
 
     Step s draws its batch from a generator seeded with (seed, s) alone, so a run resumed at
     step s sees exactly the batches of an uninterrupted run, whatever the number of workers.
-    Episodes are drawn with ``weights`` (with replacement), starts uniformly.
+    Indices are drawn with probabilities ``weights`` (with replacement), u uniformly in [0, 1).
     """
 
     def __init__(self, weights: np.ndarray, batch_size: int, seed: int, first_step: int,
@@ -109,49 +205,5 @@ class ClipBatchSampler(Sampler):
         """Yield one list of batch_size keys per step."""
         for step in self.steps:
             rng = np.random.default_rng([self.seed, step])
-            episodes = rng.choice(len(self.weights), self.batch_size, p=self.weights)
-            yield [(int(e), float(u)) for e, u in zip(episodes, rng.random(self.batch_size))]
-
-
-class ActionChunkDataset(Dataset):
-    """(observation, goal ``horizon`` steps later, the ``horizon`` actions in between) samples.
-
-    One item per recorded step t: ``rgb`` (H, W, 3) uint8 at t, ``goal_rgb`` at
-    min(t + horizon, last frame), ``actions`` (horizon, 4) float32 taken from t on, ``valid``
-    (horizon,) bool (False past the episode end, where actions are padded with zero motion and
-    the last gripper effort), ``state`` (39,) float32, ``instruction`` (str), and any ``extra``
-    per-frame fields at t (e.g. ``depth``, ``object_mask``, ``hand_pos``).
-    """
-
-    def __init__(self, source: Source, horizon: int = 16, extra: Sequence[str] = (),
-                 tasks: Sequence[str] | None = None, successful_only: bool = True) -> None:
-        """Load the needed fields of the (successful) episodes of the shards in ``source``."""
-        self.horizon = horizon
-        self.extra = tuple(extra)
-        fields = tuple(dict.fromkeys(("rgb", "action", "state") + self.extra))
-        self.table = load_episodes(source, fields, successful_only, tasks)
-        steps = self.table.lengths - 1
-        self.episode_of_step = np.repeat(np.arange(len(self.table)), steps)
-        self.frame_of_step = np.concatenate(
-            [start + np.arange(n) for start, n in zip(self.table.starts, steps)])
-
-    def __len__(self) -> int:
-        """Return the number of recorded steps."""
-        return len(self.frame_of_step)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        """Return the sample at step ``index``."""
-        frames = self.table.frames
-        episode = self.episode_of_step[index]
-        t = self.frame_of_step[index]
-        last = self.table.starts[episode] + self.table.lengths[episode] - 1
-        taken = frames["action"][t:min(t + self.horizon, last)]
-        pad = np.zeros((self.horizon - len(taken), 4), np.float32)
-        pad[:, 3] = taken[-1, 3]
-        item = {"rgb": frames["rgb"][t], "goal_rgb": frames["rgb"][min(t + self.horizon, last)],
-                "actions": np.concatenate([taken, pad]),
-                "valid": np.arange(self.horizon) < len(taken),
-                "state": frames["state"][t],
-                "instruction": str(self.table.instruction[episode])}
-        item.update({name: frames[name][t] for name in self.extra})
-        return item
+            chosen = rng.choice(len(self.weights), self.batch_size, p=self.weights)
+            yield [(int(i), float(u)) for i, u in zip(chosen, rng.random(self.batch_size))]

@@ -1,15 +1,19 @@
-"""GCP-style goal-conditioned diffusion policy: (image, goal image) -> action chunk.
+"""GCP-style goal-conditioned diffusion policy: (goal image[, image], proprioception) -> actions.
 
-Separate small conv trunks (GroupNorm, spatial softmax keypoints) encode the observation and the
-goal frame; their features (plus, optionally, the hand position) condition a 1D temporal U-Net
-through FiLM. Trained with diffusers' DDPMScheduler (epsilon, squaredcos_cap_v2), sampled with
-DDIMScheduler. Actions are assumed already in [-1, 1] (Meta-World's action box).
+Small conv trunks (GroupNorm, spatial softmax keypoints) encode the goal frame and, optionally
+(``use_obs_image``, GCP), the current observation; their features, plus optionally the hand
+position (``use_hand_pos``) and the last commanded gripper effort (``use_gripper``), as Chi et
+al.'s Diffusion Policy takes proprioception, condition a 1D temporal U-Net through FiLM.
+Trained with diffusers' DDPMScheduler (epsilon, squaredcos_cap_v2), sampled with DDIMScheduler.
+Actions are assumed already in [-1, 1] (Meta-World's action box).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 import math
+import os
+from pathlib import Path
 
 from diffusers import DDIMScheduler, DDPMScheduler
 import torch
@@ -29,6 +33,8 @@ class DiffusionPolicyConfig:
     keypoints: int = 16
     feature_dim: int = 64
     use_hand_pos: bool = True
+    use_obs_image: bool = True
+    use_gripper: bool = False
     down_dims: tuple[int, ...] = (32, 64, 128)
     kernel_size: int = 5
     groups: int = 8
@@ -199,9 +205,10 @@ class DiffusionPolicy(nn.Module):
         self.config = config = config or DiffusionPolicyConfig()
         encoder_args = (config.encoder_channels, config.keypoints, config.feature_dim,
                         config.groups)
-        self.obs_encoder = ImageEncoder(*encoder_args)
+        self.obs_encoder = ImageEncoder(*encoder_args) if config.use_obs_image else None
         self.goal_encoder = ImageEncoder(*encoder_args)
-        cond_dim = 2 * config.feature_dim + (3 if config.use_hand_pos else 0)
+        cond_dim = ((2 if config.use_obs_image else 1) * config.feature_dim
+                    + (3 if config.use_hand_pos else 0) + (1 if config.use_gripper else 0))
         self.unet = ConditionalUnet1d(config.action_dim, cond_dim, config.down_dims,
                                       config.kernel_size, config.groups, config.step_embed_dim)
         schedule = dict(num_train_timesteps=config.train_timesteps,
@@ -210,36 +217,47 @@ class DiffusionPolicy(nn.Module):
         self.train_scheduler = DDPMScheduler(**schedule)
         self.inference_scheduler = DDIMScheduler(**schedule)
 
-    def condition(self, image: torch.Tensor, goal: torch.Tensor,
-                  hand_pos: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode images (B, 3, H, W) in [0, 1] and hand positions (B, 3) m into (B, D)."""
-        features = [self.obs_encoder(image * 2 - 1), self.goal_encoder(goal * 2 - 1)]
-        if self.config.use_hand_pos:
+    def condition(self, goal: torch.Tensor, image: torch.Tensor | None = None,
+                  hand_pos: torch.Tensor | None = None,
+                  gripper: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the conditioning vectors, shape (B, D); inputs the config skips may be None.
+
+        goal, image: (B, 3, H, W) in [0, 1]; hand_pos (B, 3) m; gripper (B, 1) last effort.
+        """
+        config = self.config
+        features = [self.goal_encoder(goal * 2 - 1)]
+        if config.use_obs_image:
+            features.insert(0, self.obs_encoder(image * 2 - 1))
+        if config.use_hand_pos:
             features.append(hand_pos)
+        if config.use_gripper:
+            features.append(gripper)
         return torch.cat(features, dim=-1)
 
-    def loss(self, image: torch.Tensor, goal: torch.Tensor, hand_pos: torch.Tensor | None,
-             actions: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(self, actions: torch.Tensor, goal: torch.Tensor, *,
+             image: torch.Tensor | None = None, hand_pos: torch.Tensor | None = None,
+             gripper: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Epsilon-prediction MSE for expert chunks actions (B, T, A) in [-1, 1]."""
         noise = torch.randn(actions.shape, generator=generator, device=actions.device)
         t = torch.randint(0, self.config.train_timesteps, (len(actions),), generator=generator,
                           device=actions.device)
         noisy = self.train_scheduler.add_noise(actions, noise, t)
-        prediction = self.unet(noisy, t, self.condition(image, goal, hand_pos))
+        prediction = self.unet(noisy, t, self.condition(goal, image, hand_pos, gripper))
         return F.mse_loss(prediction, noise)
 
     @torch.no_grad()
-    def sample(self, image: torch.Tensor, goal: torch.Tensor,
-               hand_pos: torch.Tensor | None = None,
+    def sample(self, goal: torch.Tensor, *, image: torch.Tensor | None = None,
+               hand_pos: torch.Tensor | None = None, gripper: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Sample action chunks (B, horizon, action_dim) in [-1, 1] with DDIM."""
-        cond = self.condition(image, goal, hand_pos)
+        cond = self.condition(goal, image, hand_pos, gripper)
         scheduler = self.inference_scheduler
         scheduler.set_timesteps(self.config.inference_steps)
-        shape = (len(image), self.config.horizon, self.config.action_dim)
-        x = torch.randn(shape, generator=generator, device=image.device)
+        shape = (len(goal), self.config.horizon, self.config.action_dim)
+        x = torch.randn(shape, generator=generator, device=goal.device)
         for t in scheduler.timesteps:
-            steps = torch.full((len(image),), int(t), device=image.device, dtype=torch.long)
+            steps = torch.full((len(goal),), int(t), device=goal.device, dtype=torch.long)
             x = scheduler.step(self.unet(x, steps, cond), t, x).prev_sample
         return x.clamp(-1, 1)
 
@@ -252,10 +270,14 @@ class PolicyCheckpoint:
     state_dict: dict
     meta: dict = field(default_factory=dict)
 
-    def save(self, path: str) -> None:
-        """Write a file that `torch.load(weights_only=True)` reads."""
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a file that `torch.load(weights_only=True)` reads (atomically: tmp + rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
         torch.save({"config": self.config.to_dict(), "state_dict": self.state_dict,
-                    "meta": self.meta}, path)
+                    "meta": self.meta}, partial)
+        os.replace(partial, path)
 
 
 def load_policy(path: str, device: str = "cpu") -> DiffusionPolicy:

@@ -1,18 +1,28 @@
 """ActionPredictor around the diffusion policy: walks the plan's frames as goals (GCP-style).
 
-For each goal frame the policy is called `calls_per_goal` times (each call executes the first
-`num_execute` of 16 actions); after `goals_per_plan` goal frames it asks for a new plan (GCP
-uses 5 calls per goal and the first 2 frames of each video).
+Each call samples 16 actions towards one goal frame of the plan and executes the first
+`num_execute`. Which frame is the goal:
+
+- ``goal_selection="progress"``: the plan frame nearest to the current camera image (mean
+  absolute difference at the policy's image size; it never moves backwards within a plan)
+  marks how far along the plan the robot is; the goal is the frame after it. The predictor asks
+  for a new plan when the last frame is reached, or when the progress has not moved for
+  `patience` calls.
+- ``goal_selection="schedule"``: the goal advances every `calls_per_goal` calls and a new plan
+  is asked for after `goals_per_plan` goals (GCP: 5 calls per goal, the first 2 frames).
+
+The gripper effort of the last executed action is remembered and fed back as proprioception
+when the policy uses it (`DiffusionPolicyConfig.use_gripper`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from dts_planner.models.preprocessing import prepare_image
 from dts_planner.predictors.base import (
     METAWORLD_ACTION_SPACE, ActionChunk, PlanWatcher, PredictorObservation)
 from dts_planner.predictors.diffusion_policy import DiffusionPolicy, load_policy
@@ -21,56 +31,99 @@ from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
 DEFAULT_POLICY_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "policy_default.pt"
 REQUIRED_PARTS = frozenset({"rgb", "hand_pos"})
 """Observation parts the predictor reads."""
+GOAL_SELECTIONS = ("progress", "schedule")
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """RGB uint8 image (H, W, 3) brought to (size, size, 3) as the planner brings camera images."""
+    return prepare_image(image, (size, size), "crop_resize")
 
 
 def image_batch(image: np.ndarray, size: int) -> torch.Tensor:
     """RGB uint8 image (H, W, 3) -> (1, 3, size, size) float in [0, 1]."""
-    if image.shape[:2] != (size, size):
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    image = resize_square(image, size)
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
 
 
 class DiffusionPolicyPredictor:
-    """ActionPredictor: (observation, goal frame of the plan) -> 16-action chunk, execute 8."""
+    """ActionPredictor: (goal frame of the plan, proprioception) -> 16-action chunk, execute 8."""
 
     action_space = METAWORLD_ACTION_SPACE
 
     def __init__(self, policy: DiffusionPolicy | None = None, calls_per_goal: int = 2,
-                 goals_per_plan: int = 2, seed: int = 0, dt: float = METAWORLD_DT) -> None:
+                 goals_per_plan: int = 2, seed: int = 0, dt: float = METAWORLD_DT,
+                 goal_selection: str = "progress", patience: int = 4,
+                 max_calls_per_plan: int = 12) -> None:
         """Wrap a policy (default: the shipped weights, `DEFAULT_POLICY_WEIGHTS`)."""
+        if goal_selection not in GOAL_SELECTIONS:
+            raise ValueError(f"goal_selection {goal_selection!r} not in {GOAL_SELECTIONS}")
         self.policy = policy if policy is not None else load_policy(str(DEFAULT_POLICY_WEIGHTS))
         self.calls_per_goal = calls_per_goal
         self.goals_per_plan = goals_per_plan
+        self.goal_selection = goal_selection
+        self.patience = patience
+        self.max_calls_per_plan = max_calls_per_plan
         self.seed = seed
         self.dt = dt
         self._plans = PlanWatcher()
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget the plan and re-seed the sampling noise (None: the seed it was built with)."""
+        """Forget the plan and the gripper; re-seed the noise (None: the constructor's seed)."""
         self._plans.reset()
         self._device = next(self.policy.parameters()).device
         self._generator = torch.Generator(self._device).manual_seed(
             self.seed if seed is None else seed)
-        self._goal = 0
-        self._calls = 0
+        self._gripper = 0.0
+        self._new_plan(None)
+
+    def _new_plan(self, plan_frames: np.ndarray | None) -> None:
+        """Start following plan_frames (F, H, W, 3) (None: no plan)."""
+        size = self.policy.config.image_size
+        self._small = (None if plan_frames is None else
+                       np.stack([resize_square(f, size) for f in plan_frames]).astype(np.float32))
+        self._goal, self._calls, self._progress, self._still = 0, 0, -1, 0
+
+    def _progress_goal(self, rgb: np.ndarray) -> tuple[int, bool]:
+        """Goal index from the plan frame nearest to the camera image; and whether to replan."""
+        current = resize_square(rgb, self.policy.config.image_size).astype(np.float32)
+        distances = np.abs(self._small - current[None]).mean(axis=(1, 2, 3))
+        nearest = int(np.argmin(distances))
+        if nearest > self._progress:
+            self._progress, self._still = nearest, 0
+        else:
+            self._still += 1
+        last = len(self._small) - 1
+        goal = min(self._progress + 1, last)
+        replan = (self._progress >= last or self._still >= self.patience
+                  or self._calls + 1 >= self.max_calls_per_plan)
+        return goal, replan
 
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:
         """Actions (16, 4) towards the current goal frame; execute the first num_execute."""
         if self._plans.is_new(plan_frames):
-            self._goal, self._calls = 0, 0
+            self._new_plan(plan_frames)
         config = self.policy.config
-        goal_index = min(self._goal, len(plan_frames) - 1)
+        if self.goal_selection == "progress":
+            goal_index, replan = self._progress_goal(np.asarray(observation.rgb))
+        else:
+            goal_index = min(self._goal, len(plan_frames) - 1)
+        device = self._device
         hand = torch.as_tensor(np.asarray(observation.hand_pos, np.float32))[None]
         actions = self.policy.sample(
-            image_batch(observation.rgb, config.image_size).to(self._device),
-            image_batch(plan_frames[goal_index], config.image_size).to(self._device),
-            hand.to(self._device), self._generator)[0]
+            image_batch(plan_frames[goal_index], config.image_size).to(device),
+            image=(image_batch(np.asarray(observation.rgb), config.image_size).to(device)
+                   if config.use_obs_image else None),
+            hand_pos=hand.to(device),
+            gripper=torch.tensor([[self._gripper]], dtype=torch.float32, device=device),
+            generator=self._generator)[0].cpu().numpy()
         self._calls += 1
-        if self._calls >= self.calls_per_goal:
-            self._goal, self._calls = self._goal + 1, 0
-        replan = self._goal >= min(self.goals_per_plan, len(plan_frames))
-        return ActionChunk(actions.cpu().numpy(), self.dt, self.action_space,
+        if self.goal_selection == "schedule":
+            if self._calls % self.calls_per_goal == 0:
+                self._goal += 1
+            replan = self._goal >= min(self.goals_per_plan, len(plan_frames))
+        self._gripper = float(actions[config.num_execute - 1, 3])
+        return ActionChunk(actions, self.dt, self.action_space,
                            num_execute=config.num_execute, replan=replan,
-                           info={"goal_index": goal_index})
+                           info={"goal_index": goal_index, "progress": self._progress})

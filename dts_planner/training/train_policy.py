@@ -1,19 +1,31 @@
 """Train the goal-conditioned diffusion policy on Meta-World expert shards (hindsight goals).
 
-``python -m dts_planner.training.train_policy --data data/metaworld64 --minutes 25``
+``python -m dts_planner.training.train_policy --data data/metaworld11 --out runs/policy``
 
-Each sample is (frame i, hand position i, goal = frame i + 16 of the same episode (clamped to
-its last frame), expert actions i .. i + 15 (past the end: zero motion, last gripper effort)),
-as in GCP's hindsight relabelling. The observation and goal images get independent random
-shifts of up to 4 px. EMA weights (diffusers EMAModel, warm-up power 0.75) are written to
-``--out`` every ``--save-every`` steps and at the end, with the held-out action error.
+Samples are GCP's hindsight relabelling (`dts_planner.data.ActionChunkDataset`): frame t,
+the hand position and last gripper effort at t, a goal frame k steps later (k drawn from
+``--goal-offset LO HI``; clamped to the episode end) and the 16 expert actions from t. Goal
+(and observation) images get independent random shifts of up to ``--shift`` px and Gaussian
+pixel noise of a random strength up to ``--goal-noise`` (generated plans are noisier than
+renders). Every task is drawn equally often. Batches come through a DataLoader whose batch
+sampler and noise depend on (seed, step) only, so a run resumes exactly.
+
+``OUT/checkpoint.pt`` holds the training state (weights, EMA, optimizer, step) and is written
+every ``--save-every`` steps and at the end, atomically; rerunning the command resumes from it
+(``--chunk-steps`` / ``--max-minutes`` bound one run). ``OUT/policy.pt`` holds the EMA weights
+(what `load_policy` and the predictor read); ``OUT/loss.csv`` logs every step. Nothing is
+written outside OUT unless ``--export PATH`` asks for a copy of the EMA weights (the shipped
+weights are only ever replaced that way).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import csv
+from dataclasses import replace
 import json
+import math
+import os
 from pathlib import Path
 import time
 from typing import Sequence
@@ -22,66 +34,31 @@ from diffusers.training_utils import EMAModel
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dts_planner.data.shards import EpisodeTable, load_episodes
+from dts_planner.data import (
+    ActionChunkDataset, balanced_weights, chunks_to_tensors, load_episodes, StepBatchSampler)
+from dts_planner.data.shards import EpisodeTable
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
+from dts_planner.training.train_video import learning_rate, step_generator
+
+CHECKPOINT = "checkpoint.pt"
+POLICY = "policy.pt"
+LOSS_CSV = "loss.csv"
 
 
-@dataclass
-class HindsightChunks:
-    """(image, hand, goal image, action chunk) samples from expert episodes.
-
-    images (N, H, W, 3) uint8, hand (N, 3), actions (N, A) clipped to [-1, 1]; `index` lists
-    the usable frames (all but each episode's last) and `last` the episode end of each frame.
-    """
-
-    images: np.ndarray
-    hand: np.ndarray
-    actions: np.ndarray
-    index: np.ndarray
-    last: np.ndarray
-    horizon: int
-    goal_offset: int
-
-    @classmethod
-    def from_table(cls, table: EpisodeTable, episodes: np.ndarray, horizon: int = 16,
-                   goal_offset: int = 16) -> HindsightChunks:
-        """Build the samples of the chosen episodes (indices into the table)."""
-        last = np.zeros(len(table.frames["rgb"]), dtype=np.int64)
-        index = []
-        for episode in episodes:
-            start, length = table.starts[episode], table.lengths[episode]
-            last[start:start + length] = start + length - 1
-            index.append(np.arange(start, start + length - 1))
-        return cls(table.frames["rgb"], table.frames["hand_pos"].astype(np.float32),
-                   np.clip(table.frames["action"], -1.0, 1.0), np.concatenate(index), last,
-                   horizon, goal_offset)
-
-    def __len__(self) -> int:
-        """Return the number of usable frames."""
-        return len(self.index)
-
-    def batch(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Images (B, H, W, 3), hand (B, 3), goals (B, H, W, 3), chunks (B, horizon, A)."""
-        frames = self.index[rows]
-        last = self.last[frames]
-        goals = np.minimum(frames + self.goal_offset, last)
-        steps = frames[:, None] + np.arange(self.horizon)[None]
-        chunks = self.actions[np.minimum(steps, last[:, None] - 1)].copy()
-        beyond = steps >= last[:, None]
-        chunks[..., :3][beyond] = 0.0
-        return self.images[frames], self.hand[frames], self.images[goals], chunks
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
+def to_tensor(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 images (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    images = torch.as_tensor(images)
+    return images.permute(0, 3, 1, 2).float() / 255.0
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image (B, 3, H, W) by up to `pad` px (replicate padding), as DrQ does."""
+    if pad <= 0:
+        return images
     batch, _, height, width = images.shape
     padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
     offsets = torch.randint(0, 2 * pad + 1, (batch, 2), generator=generator)
@@ -89,114 +66,198 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> 
                         for b, (y, x) in enumerate(offsets.tolist())])
 
 
+def pixel_noise(images: torch.Tensor, max_std: float, generator: torch.Generator) -> torch.Tensor:
+    """Add Gaussian noise of a per-image std drawn uniformly from [0, max_std], clamp to [0, 1]."""
+    if max_std <= 0:
+        return images
+    std = torch.rand(len(images), 1, 1, 1, generator=generator) * max_std
+    return (images + std * torch.randn(images.shape, generator=generator)).clamp(0, 1)
+
+
 def split_episodes(table: EpisodeTable, holdout: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Train / held-out episode indices: `holdout` random episodes per task held out."""
     held = [rng.permutation(np.flatnonzero(table.task == task))[:holdout]
             for task in np.unique(table.task)]
-    held_out = np.sort(np.concatenate(held))
+    held_out = np.sort(np.concatenate(held)).astype(np.int64)
     return np.setdiff1d(np.arange(len(table)), held_out), held_out
 
 
+def policy_inputs(policy: DiffusionPolicy, batch: dict, generator: torch.Generator | None = None,
+                  shift: int = 0, goal_noise: float = 0.0) -> dict[str, torch.Tensor | None]:
+    """Keyword inputs of `DiffusionPolicy.loss/sample` for a collated batch (augmented)."""
+    config = policy.config
+
+    def augment(images: torch.Tensor, noise: float) -> torch.Tensor:
+        images = to_tensor(images)
+        if generator is None:
+            return images
+        return pixel_noise(random_shift(images, shift, generator), noise, generator)
+
+    return {"goal": augment(batch["goal_rgb"], goal_noise),
+            "image": augment(batch["rgb"], 0.0) if config.use_obs_image else None,
+            "hand_pos": torch.as_tensor(batch["hand_pos"]) if config.use_hand_pos else None,
+            "gripper": torch.as_tensor(batch["gripper"]) if config.use_gripper else None}
+
+
 @torch.no_grad()
-def action_error(policy: DiffusionPolicy, data: HindsightChunks, samples: int,
+def action_error(policy: DiffusionPolicy, data: ActionChunkDataset, samples: int,
                  seed: int) -> float:
     """Mean absolute error of the executed actions (first num_execute) on random samples."""
     rng = np.random.default_rng(seed)
-    images, hand, goals, chunks = data.batch(rng.integers(0, len(data), samples))
-    generator = torch.Generator().manual_seed(seed)
-    predicted = policy.sample(to_tensor(images), to_tensor(goals), torch.from_numpy(hand),
-                              generator)
+    keys = list(zip(rng.integers(0, len(data), samples).tolist(), rng.random(samples).tolist()))
+    batch = chunks_to_tensors(data.__getitems__(keys))
+    predicted = policy.sample(**policy_inputs(policy, batch),
+                              generator=torch.Generator().manual_seed(seed))
     execute = policy.config.num_execute
-    return float((predicted[:, :execute] - torch.from_numpy(chunks)[:, :execute]).abs().mean())
+    return float((predicted[:, :execute] - batch["actions"][:, :execute]).abs().mean())
+
+
+def _atomic_save(data: dict, path: Path) -> None:
+    """torch.save to a temporary name, then rename (a crash never leaves a torn file)."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(data, partial)
+    os.replace(partial, path)
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Train, write the EMA weights to args.out and return the training summary."""
-    torch.manual_seed(args.seed)
+    """Train (or resume) the policy; return the training summary (also in OUT/policy.pt)."""
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / CHECKPOINT
+    resume = (torch.load(checkpoint_path, weights_only=True)
+              if checkpoint_path.exists() else None)
+    if resume is not None:
+        config = DiffusionPolicyConfig.from_dict(resume["config"])
+    else:
+        config = DiffusionPolicyConfig(**json.loads(args.config))
+        if args.image_size:
+            config = replace(config, image_size=args.image_size)
     table = load_episodes(args.data, fields=("rgb", "hand_pos", "action"), tasks=args.tasks)
-    # the split ignores --seed, so a run resumed with --init keeps the same held-out episodes
+    # the split ignores --seed, so every run on the same data keeps the same held-out episodes
     train_episodes, held_out = split_episodes(table, args.holdout, np.random.default_rng(0))
-    config = DiffusionPolicyConfig(image_size=table.frames["rgb"].shape[1],
-                                   **json.loads(args.config))
-    data = HindsightChunks.from_table(table, train_episodes, config.horizon, args.goal_offset)
-    held = HindsightChunks.from_table(table, held_out, config.horizon, args.goal_offset)
+    offsets = tuple(args.goal_offset) if len(args.goal_offset) == 2 else args.goal_offset[0]
+    data = ActionChunkDataset(table, config.horizon, offsets, episodes=train_episodes,
+                              image_size=config.image_size)
+    held = ActionChunkDataset(table, config.horizon, offsets, episodes=held_out,
+                              image_size=config.image_size)
     policy = DiffusionPolicy(config)
-    if args.init:
-        policy.load_state_dict(load_policy(args.init).state_dict())
+    ema_policy = DiffusionPolicy(config).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=1e-6)
     ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
-    ema_policy = DiffusionPolicy(config).eval()
+    step, elapsed = 0, 0.0
     summary = {"episodes_train": len(train_episodes), "episodes_held_out": len(held_out),
                "samples_train": len(data), "tasks": sorted(set(table.task.tolist())),
                "cameras": sorted(set(table.camera.tolist())), "batch_size": args.batch_size,
-               "lr": args.lr, "goal_offset": args.goal_offset, "seed": args.seed,
-               "init": args.init,
-               "parameters": sum(p.numel() for p in policy.parameters())}
-    deadline = time.monotonic() + 60 * args.minutes
-    losses: list[float] = []
+               "lr": args.lr, "goal_offset": list(data.goal_range), "seed": args.seed,
+               "shift": args.shift, "goal_noise": args.goal_noise, "data": str(args.data),
+               "init": args.init, "parameters": sum(p.numel() for p in policy.parameters())}
+    if resume is not None:
+        policy.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["opt"])
+        ema.load_state_dict(resume["ema"])
+        step, elapsed = int(resume["step"]), float(resume["meta"].get("train_seconds", 0.0))
+        summary["init"] = resume["meta"].get("init")
+    elif args.init:
+        policy.load_state_dict(load_policy(args.init).state_dict())
+        ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
 
-    def save(step: int) -> None:
+    def save() -> None:
         ema.copy_to(ema_policy.parameters())
-        summary.update(steps=step, final_loss=float(np.mean(losses[-100:])),
-                       minutes=round(args.minutes - (deadline - time.monotonic()) / 60, 1))
-        PolicyCheckpoint(config, ema_policy.state_dict(), dict(summary)).save(args.out)
+        summary.update(steps=step, train_seconds=round(elapsed, 1))
+        _atomic_save({"config": config.to_dict(), "model": policy.state_dict(),
+                      "opt": optimizer.state_dict(), "ema": ema.state_dict(), "step": step,
+                      "meta": dict(summary)}, checkpoint_path)
+        PolicyCheckpoint(config, ema_policy.state_dict(), dict(summary)).save(out / POLICY)
 
-    progress = tqdm(range(1, args.steps + 1), desc="policy", mininterval=30)
-    for step in progress:
-        images, hand, goals, chunks = data.batch(rng.integers(0, len(data), args.batch_size))
-        loss = policy.loss(random_shift(to_tensor(images), 4, generator),
-                           random_shift(to_tensor(goals), 4, generator),
-                           torch.from_numpy(hand), torch.from_numpy(chunks), generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        ema.step(policy.parameters())
-        losses.append(loss.item())
-        progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if step % args.save_every == 0 or time.monotonic() > deadline:
-            save(step)
-        if time.monotonic() > deadline:
-            break
-    save(len(losses))
-    summary["held_out_action_mae"] = action_error(ema_policy, held, args.eval_samples, args.seed)
-    summary["train_action_mae"] = action_error(ema_policy, data, args.eval_samples, args.seed)
-    summary["loss_curve"] = [round(float(np.mean(losses[i:i + 100])), 4)
-                             for i in range(0, len(losses), 100)]
-    PolicyCheckpoint(config, ema_policy.state_dict(), dict(summary)).save(args.out)
+    last_step = min(args.steps, step + args.chunk_steps) if args.chunk_steps else args.steps
+    batches = StepBatchSampler(balanced_weights(data.table.task[data.episode_of_step]),
+                               args.batch_size, args.seed, step, last_step)
+    loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers,
+                        collate_fn=chunks_to_tensors)
+    deadline = time.monotonic() + 60.0 * args.max_minutes
+    new_log = not (out / LOSS_CSV).exists()
+    with open(out / LOSS_CSV, "a", newline="") as log:
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "loss", "lr", "seconds"])
+        progress = tqdm(total=args.steps, initial=step, desc="policy", unit="step",
+                        mininterval=30)
+        for batch in loader:
+            if time.monotonic() >= deadline:
+                break
+            started = time.monotonic()
+            lr = learning_rate(step, args.lr, args.warmup, args.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            generator = step_generator(args.seed, step)
+            inputs = policy_inputs(policy, batch, generator, args.shift, args.goal_noise)
+            loss = policy.loss(batch["actions"], **inputs, generator=generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            ema.step(policy.parameters())
+            step += 1
+            elapsed += time.monotonic() - started
+            writer.writerow([step, f"{loss.item():.5f}", f"{lr:.3e}", f"{elapsed:.1f}"])
+            log.flush()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            if step % args.save_every == 0:
+                save()
+        progress.close()
+    save()
+    if args.eval_samples and len(held):
+        summary["held_out_action_mae"] = action_error(ema_policy, held, args.eval_samples, 0)
+        summary["train_action_mae"] = action_error(ema_policy, data, args.eval_samples, 0)
+        PolicyCheckpoint(config, ema_policy.state_dict(), dict(summary)).save(out / POLICY)
+    if args.export:
+        PolicyCheckpoint(config, ema_policy.state_dict(), dict(summary)).save(args.export)
     return summary
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="data/metaworld64", help="shard directory")
-    parser.add_argument("--out", default="dts_planner/weights/policy_default.pt")
+    parser.add_argument("--data", default="data/metaworld11", help="shard directory")
+    parser.add_argument("--out", default="runs/policy",
+                        help="run directory (resumed if it holds a checkpoint)")
+    parser.add_argument("--export", default=None,
+                        help="also write the EMA weights to this file (e.g. the shipped "
+                             "dts_planner/weights/policy_default.pt)")
     parser.add_argument("--tasks", nargs="*", default=None, help="default: all in the shards")
     parser.add_argument("--config", default="{}", help="JSON overrides of DiffusionPolicyConfig")
+    parser.add_argument("--image-size", type=int, default=0,
+                        help="square image size of the policy (0: the config's)")
     parser.add_argument("--init", default=None, help="start from these policy weights")
-    parser.add_argument("--steps", type=int, default=200_000)
-    parser.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget")
+    parser.add_argument("--steps", type=int, default=20_000, help="total optimizer steps")
+    parser.add_argument("--chunk-steps", type=int, default=0,
+                        help="stop (and save) after this many steps in this run; 0 = no limit")
+    parser.add_argument("--max-minutes", type=float, default=math.inf,
+                        help="stop (and save) after this much wall time in this run")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--goal-offset", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--goal-offset", type=int, nargs="+", default=[16],
+                        help="steps from the observation to the goal frame: K or LO HI")
+    parser.add_argument("--shift", type=int, default=4, help="random image shift (px)")
+    parser.add_argument("--goal-noise", type=float, default=0.0,
+                        help="largest std of the Gaussian noise added to goal images")
     parser.add_argument("--holdout", type=int, default=2, help="held-out episodes per task")
-    parser.add_argument("--save-every", type=int, default=200)
+    parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--eval-samples", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m dts_planner.training.train_policy``."""
-    args = parse_args(argv)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    summary = train(args)
-    print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}, indent=1))
+    summary = train(parse_args(argv))
+    print(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from torch.utils.data import DataLoader
 
 from dts_planner.data import VideoClipDataset
-from dts_planner.data.datasets import balanced_weights, ClipBatchSampler
+from dts_planner.data.datasets import balanced_weights, StepBatchSampler
 from dts_planner.models import (
     frames_to_model_space, get_preset, image_to_cond, load_video_model, read_checkpoint,
     save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
@@ -145,7 +145,7 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
                    power=0.75)
     ema.optimization_step = step
     last_step = min(args.steps, step + args.chunk_steps) if args.chunk_steps else args.steps
-    batches = ClipBatchSampler(balanced_weights(dataset.table.task),   # every task equally
+    batches = StepBatchSampler(balanced_weights(dataset.table.task),   # every task equally
                                args.batch_size, args.seed, step, last_step)
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=args.workers,
                         persistent_workers=False)
