@@ -1,4 +1,9 @@
-"""Shared pytest fixtures: a real rclpy context + MultiThreadedExecutor spinning in a thread.
+"""Shared pytest fixtures: the tiny video problem, one torch thread, a real rclpy context.
+
+``tiny_problem`` (session scope): a :class:`TinyProblem` -- a random-weight tiny video U-Net
+(``TINY_CONFIG``, 8x8, 2 frames), noise and conditioning for 2 samples. Every test runs with
+ONE torch thread (autouse): on a loaded 2-core machine two threads spin against each other and
+a small model call can take 100x longer.
 
 Usage in a test (rclpy is imported lazily, so ROS-free tests never need the ROS environment)::
 
@@ -20,6 +25,7 @@ teardown (in that order: stopping the executor before shutdown avoids an abort a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import fcntl
 import os
 import threading
@@ -27,6 +33,49 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
+import torch
+
+TINY_PROBLEM_SEED = 2
+
+
+@dataclass(frozen=True)
+class TinyProblem:
+    """A tiny random-weight video model with noise (2, F*3, 8, 8), its cond and text tokens."""
+
+    model: Any
+    noise: torch.Tensor
+    cond: dict[str, torch.Tensor]
+    task: torch.Tensor
+
+
+def make_tiny_problem(seed: int = TINY_PROBLEM_SEED, batch: int = 2) -> TinyProblem:
+    """Build the tiny video problem for ``batch`` samples from ``seed``."""
+    from dts_planner.models import random_video_model, TINY_CONFIG
+
+    model = random_video_model(TINY_CONFIG)
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(model.noise_shape(batch), generator=generator)
+    image = torch.rand(batch, 3, *TINY_CONFIG.image_size, generator=generator)
+    task = torch.randn(batch, 3, TINY_CONFIG.text_dim, generator=generator)
+    return TinyProblem(model, noise, model.make_cond(image, task), task)
+
+
+@pytest.fixture(scope="session")
+def tiny_problem() -> TinyProblem:
+    """Return the tiny video problem (2 samples), shared by the sampler tests (read-only)."""
+    return make_tiny_problem()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Run every test with one torch thread, then restore the count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
 
 _DOMAIN_MIN, _DOMAIN_MAX = 1, 101  # valid Fast DDS domain ids with default ports
 

@@ -1,4 +1,4 @@
-"""An exact denoiser for Gaussian data, for tests and checks: its score is known in closed form.
+"""Test helper: an exact denoiser for Gaussian data; its score is known in closed form.
 
 Data x0 ~ N(mean, std^2) elementwise, with ``mean`` per sample taken from the conditioning (or
 zero). At time t, x_t = a x0 + s eps, so E[x0 | x_t] = mean + a std^2 (x_t - a mean) / (a^2 std^2
@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dts_planner.diffusion.denoiser import Cond
-from dts_planner.diffusion.schedule import NoiseSchedule, PredictionType
+from dts_planner.diffusion import Cond, NoiseSchedule, PredictionType
 
 
 class GaussianDataDenoiser:

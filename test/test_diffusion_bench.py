@@ -6,9 +6,9 @@ import torch
 
 from dts_planner.bench import __main__ as bench_cli
 from dts_planner.bench.samplers import (BenchRow, default_cases, fidelity, format_table,
-                                        measure_forward_costs, parse_dts, random_condition,
+                                        measure_forward_costs, random_condition,
                                         time_samplers)
-from dts_planner.diffusion import DTSSampler
+from dts_planner.diffusion import DTSSampler, parse_spec
 from dts_planner.models import UNetConfig, VideoDiffusionModel, VideoModelConfig
 
 TINY = VideoModelConfig(image_size=(8, 8), num_frames=2, unet=UNetConfig(
@@ -23,9 +23,9 @@ def test_bench_pieces_on_a_tiny_model():
     cond = random_condition(model, 1, seed=0)
     costs = measure_forward_costs(model, noise, cond, [1, 2], repeats=1)
     assert set(costs) == {1, 2} and all(cost > 0 for cost in costs.values())
-    cases = dict(default_cases("chunk=5,target_stride=5,distance=rms,threshold=inf"))
-    labels = ["DDIM-10", "DPM-Solver++ 10", "DTS tuned (chunk=5,target_stride=5,distance=rms,"
-              "threshold=inf)"]
+    cases = dict(default_cases("dts:chunk=5,target_stride=5,distance=rms,threshold=1e9"))
+    labels = ["DDIM-10", "DPM-Solver++ 10", "DTS tuned (dts:chunk=5,target_stride=5,distance=rms,"
+              "threshold=1e9)"]
     timings = time_samplers([cases[label] for label in labels], model, noise, cond, 0, 1)
     rows = [BenchRow(label, *timing) for label, timing in zip(labels, timings)]
     table = format_table(rows, {"a": rows[0].result.sample, "b": rows[1].result.sample})
@@ -34,7 +34,8 @@ def test_bench_pieces_on_a_tiny_model():
 
 
 def test_dts_spec_fidelity_and_dispatcher():
-    sampler = parse_dts("draft_stride=20,target_stride=5,chunk=3,distance=rms,threshold=0.02")
+    sampler = parse_spec("dts:draft_stride=20,target_stride=5,chunk=3,distance=rms,"
+                         "threshold=0.02").build()
     assert isinstance(sampler, DTSSampler)
     assert (sampler.draft_stride, sampler.chunk, sampler.distance) == (20, 3, "rms")
     assert sampler.all_accept_batch_sizes(100) == [1, 1, 1, 3, 3, 3, 1, 1, 2, 2, 2]

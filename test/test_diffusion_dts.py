@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from dts_planner.diffusion import (ddim_step, DDIMSampler, DTSSampler, NoiseSchedule,
-                                   token_distance)
-from dts_planner.diffusion.gaussian import GaussianDataDenoiser
+                                   SamplerSettingsError, token_distance)
+from gaussian_denoiser import GaussianDataDenoiser
 
 SHAPE = (1, 3, 6, 6)
+ALWAYS_ACCEPT = 1e9                     # the largest threshold the settings allow
 
 
 def gaussian_problem(batch: int = 1, prediction_type: str = "v_prediction"):
@@ -64,7 +65,7 @@ def test_always_reject_is_sequential_ddim_with_the_target_stride(chunk, predicti
 @pytest.mark.parametrize("strides", [(10, 2), (20, 5), (5, 5)])
 def test_always_accept_equals_its_closed_form(chunk, strides):
     denoiser, noise, mean = gaussian_problem()
-    sampler = DTSSampler(*strides, chunk=chunk, threshold=math.inf)
+    sampler = DTSSampler(*strides, chunk=chunk, threshold=ALWAYS_ACCEPT)
     result = sampler.sample(denoiser, noise, mean)
     expected = always_accept_closed_form(denoiser, noise, mean, *strides, chunk)
     torch.testing.assert_close(result.sample, expected, atol=1e-5, rtol=1e-5)
@@ -74,7 +75,7 @@ def test_always_accept_equals_its_closed_form(chunk, strides):
 @pytest.mark.parametrize("reuse", [True, False])
 def test_all_accept_cost_arithmetic(chunk, reuse):
     denoiser, noise, mean = gaussian_problem(batch=2)
-    sampler = DTSSampler(chunk=chunk, threshold=math.inf, reuse_draft_outputs=reuse)
+    sampler = DTSSampler(chunk=chunk, threshold=ALWAYS_ACCEPT, reuse_draft_outputs=reuse)
     result = sampler.sample(denoiser, noise, mean)
     lengths = [min(chunk, 10 - start) for start in range(0, 10, chunk)]
     fine_calls = 5 - int(reuse)                        # s_d / s_t, minus the reused first one
@@ -147,7 +148,7 @@ def test_distances_are_absolute_l2_or_per_element_rms():
     (dict(chunk=0), "chunk"), (dict(threshold=-1.0), "threshold"),
     (dict(threshold=float("nan")), "threshold"), (dict(increment=-0.5), "increment"),
     (dict(distance="cosine"), "distance"), (dict(progression="square"), "progression"),
-    (dict(max_rounds=0), "max_rounds")])
+    (dict(max_rounds=-1), "max_rounds")])
 def test_invalid_settings_name_the_parameter(settings, parameter):
     with pytest.raises(ValueError, match=parameter):
         DTSSampler(**settings)
@@ -155,7 +156,9 @@ def test_invalid_settings_name_the_parameter(settings, parameter):
 
 def test_strides_that_do_not_tile_t_and_the_round_limit_fail_clearly():
     denoiser, noise, mean = gaussian_problem()
-    with pytest.raises(ValueError, match="draft_stride"):
+    with pytest.raises(SamplerSettingsError, match="draft_stride=3 must divide"):
         DTSSampler(draft_stride=3, target_stride=1).sample(denoiser, noise, mean)
-    with pytest.raises(RuntimeError, match="max_rounds=2"):
+    with pytest.raises(SamplerSettingsError, match="max_rounds=2 must be 0"):
         DTSSampler(threshold=0.0, increment=0.0, max_rounds=2).sample(denoiser, noise, mean)
+    result = DTSSampler(threshold=0.0, increment=0.0, max_rounds=10).sample(denoiser, noise, mean)
+    assert result.stats.rounds == 10                   # the smallest limit allowed suffices

@@ -5,33 +5,19 @@ import math
 import pytest
 import torch
 
-from dts_planner.bench.report import TINY_CONFIG, torch_threads
-from dts_planner.models import random_video_model
 from dts_planner.diffusion import DDIMSampler, make_sampler, NoiseSchedule
-from dts_planner.diffusion.gaussian import GaussianDataDenoiser
-from dts_planner.models import model_space_to_uint8
+from dts_planner.models import model_space_to_uint8, TINY_CONFIG
 from dts_planner.peers import (BlockSpeculativeSampler, DenoisingConsistencyScorer,
                                last_frame)
+from gaussian_denoiser import GaussianDataDenoiser
 
 FRAME_CH = 3 * TINY_CONFIG.num_frames
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module's model calls single-threaded (fast on a loaded 2-core machine)."""
-    with torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def problem():
-    """Tiny random-weight video U-Net, block-0 noise, conditioning and text tokens (2 samples)."""
-    model = random_video_model(TINY_CONFIG)
-    generator = torch.Generator().manual_seed(3)
-    noise = torch.randn(model.noise_shape(2), generator=generator)
-    task = torch.randn(2, 3, TINY_CONFIG.text_dim, generator=generator)
-    cond = model.make_cond(torch.rand(2, 3, 8, 8, generator=generator), task)
-    return model, noise, cond, task
+@pytest.fixture
+def problem(tiny_problem):
+    """Return the tiny video problem as (model, block-0 noise, cond, text tokens), 2 samples."""
+    return tiny_problem.model, tiny_problem.noise, tiny_problem.cond, tiny_problem.task
 
 
 class SampleWiseScorer:
@@ -62,7 +48,8 @@ def test_all_accepted_blocks_are_drafts_chained_on_the_last_frame(problem):
     block1 = draft.sample(model, block1_noise, block1_cond).sample
     torch.testing.assert_close(plan[:, FRAME_CH:2 * FRAME_CH], block1)
     assert result.stats.accepted_per_round == [[0, 0], [1, 1], [1, 1]]
-    assert result.stats.distances[0] == [[], []] and len(result.stats.distances[1][0]) == 2
+    assert result.stats.router_scores[0] == [[], []]
+    assert len(result.stats.router_scores[1][0]) == 2 and result.stats.router_tau == -math.inf
     assert result.stats.rounds == 3 and result.stats.wall_time > 0
 
 

@@ -3,18 +3,10 @@
 import pytest
 import torch
 
-from dts_planner.bench.report import TINY_CONFIG, torch_threads
-from dts_planner.models import random_video_model
-from dts_planner.diffusion import DDIMSampler, DDPMSampler, make_sampler, NoiseSchedule
-from dts_planner.diffusion.gaussian import GaussianDataDenoiser
+from dts_planner.diffusion import (DDIMSampler, DDPMSampler, make_ddpm_scheduler, make_sampler,
+                                   NoiseSchedule)
 from dts_planner.peers import make_parallel_scheduler, ParadigmsSampler
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module's model calls single-threaded (fast on a loaded 2-core machine)."""
-    with torch_threads(1):
-        yield
+from gaussian_denoiser import GaussianDataDenoiser
 
 
 def gaussian_problem():
@@ -23,16 +15,6 @@ def gaussian_problem():
     noise = torch.randn(2, 3, 6, 6, generator=generator)
     mean = 0.3 * torch.randn(2, 3, 6, 6, generator=generator)
     return GaussianDataDenoiser(NoiseSchedule.avdc(), 0.5), noise, mean
-
-
-def video_problem():
-    """Tiny random-weight video U-Net (nonlinear), noise and conditioning for 2 samples."""
-    model = random_video_model(TINY_CONFIG)
-    generator = torch.Generator().manual_seed(1)
-    noise = torch.randn(model.noise_shape(2), generator=generator)
-    cond = model.make_cond(torch.rand(2, 3, 8, 8, generator=generator),
-                           torch.randn(2, 3, TINY_CONFIG.text_dim, generator=generator))
-    return model, noise, cond
 
 
 @pytest.mark.parametrize("num_steps", [10, 50])
@@ -45,8 +27,8 @@ def test_window_one_reproduces_sequential_ddim(num_steps):
     assert result.stats.nfe == 2 * num_steps
 
 
-def test_zero_tolerance_matches_sequential_ddim_on_a_network():
-    model, noise, cond = video_problem()
+def test_zero_tolerance_matches_sequential_ddim_on_a_network(tiny_problem):
+    model, noise, cond = tiny_problem.model, tiny_problem.noise, tiny_problem.cond
     sequential = DDIMSampler(10).sample(model, noise, cond).sample
     result = ParadigmsSampler(10, window=4, tolerance=0.0).sample(model, noise, cond)
     torch.testing.assert_close(result.sample, sequential, atol=1e-4, rtol=1e-4)
@@ -54,8 +36,8 @@ def test_zero_tolerance_matches_sequential_ddim_on_a_network():
     assert max(result.stats.batch_sizes) == 4 * 2
 
 
-def test_loose_tolerance_trades_depth_for_error():
-    model, noise, cond = video_problem()
+def test_loose_tolerance_trades_depth_for_error(tiny_problem):
+    model, noise, cond = tiny_problem.model, tiny_problem.noise, tiny_problem.cond
     sequential = DDIMSampler(20).sample(model, noise, cond).sample
     exact = ParadigmsSampler(20, window=8, tolerance=0.0).sample(model, noise, cond)
     loose = ParadigmsSampler(20, window=8, tolerance=1.0).sample(model, noise, cond)
@@ -92,3 +74,43 @@ def test_scheduler_uses_our_betas_and_avdc_times():
 def test_registered_with_make_sampler():
     sampler = make_sampler("paradigms", num_steps=10, window=2, tolerance=0.5)
     assert isinstance(sampler, ParadigmsSampler) and sampler.window == 2
+
+
+def ddpm_mean(alphas_cumprod, x_t, v, t):
+    """Return AVDC's DDPM posterior mean from a v-prediction at integer t (x0 in [-1, 1])."""
+    a, a_prev = alphas_cumprod[t], alphas_cumprod[t - 1]
+    x0 = (a.sqrt() * x_t - (1 - a).sqrt() * v).clamp(-1, 1)
+    beta = 1 - a / a_prev
+    return (beta * a_prev.sqrt() * x0 + (1 - a_prev) * (1 - beta).sqrt() * x_t) / (1 - a)
+
+
+def test_the_private_diffusers_internals_paradigms_and_ddpm_rely_on_still_behave():
+    # peers/paradigms.py calls the private _get_variance and, like diffusion/ddpm.py, overwrites
+    # scheduler.alphas_cumprod after construction; a diffusers upgrade that changes either
+    # must fail here, loudly, instead of silently changing the samples.
+    denoiser, _, _ = gaussian_problem()
+    schedule = denoiser.schedule
+    parallel = make_parallel_scheduler(denoiser, "ddpm", 100)
+    assert callable(getattr(parallel, "_get_variance", None)), (
+        "diffusers' DDPMParallelScheduler lost the private _get_variance that peers/paradigms.py "
+        "uses for the DDPM step noise: compute the posterior variance from NoiseSchedule instead")
+    a = schedule.alphas_cumprod
+    posterior_variance = schedule.betas[1:] * (1 - a[:-1]) / (1 - a[1:])
+    got = torch.tensor([float(parallel._get_variance(t)) for t in range(1, 100)],
+                       dtype=torch.float64)
+    torch.testing.assert_close(got, posterior_variance, rtol=1e-5, atol=1e-9, msg=lambda m: (
+        "diffusers' _get_variance no longer gives the DDPM posterior variance of the scheduler's "
+        f"alphas_cumprod; peers/paradigms.py's DDPM step noise is wrong.\n{m}"))
+    other = NoiseSchedule(100, "linear").alphas_cumprod          # a clearly different schedule
+    x_t, v = torch.randn(2, 3, generator=torch.Generator().manual_seed(0)), torch.full((2, 3), .3)
+    expected = ddpm_mean(other, x_t.double(), v.double(), 50).float()
+    sequential = make_ddpm_scheduler(schedule, "v_prediction")
+    for scheduler, step in (
+            (parallel, lambda s: s.batch_step_no_noise(v, torch.tensor([50, 50]), x_t)),
+            (sequential, lambda s: s.step(v, 50, x_t, generator=torch.Generator().manual_seed(1))
+             .prev_sample - s._get_variance(50) ** 0.5 * torch.randn(
+                 2, 3, generator=torch.Generator().manual_seed(1)))):
+        scheduler.alphas_cumprod = other.to(torch.float32)
+        torch.testing.assert_close(step(scheduler), expected, rtol=1e-5, atol=1e-5, msg=lambda m: (
+            f"{type(scheduler).__name__} no longer reads alphas_cumprod at step time (or its DDPM "
+            "step changed): overwriting it, as paradigms.py and ddpm.py do, has no effect\n" + m))

@@ -301,7 +301,8 @@ def block_study(model: VideoDiffusionModel, problems: Sequence[Problem], num_blo
         study.add(target_only, target_plan, ref_plan, target_plan.sample, log)
         drafted = run(draft_only.case.sampler, model, problem, noise)
         study.add(draft_only, drafted, ref_plan, target_plan.sample, log)
-        scores += [min(frames) for block in drafted.stats.distances for frames in block if frames]
+        scores += [min(frames) for block in drafted.stats.router_scores for frames in block
+                   if frames]
         plans.append((ref_plan, target_plan.sample))
     quantiles = (0.25, 0.5, 0.75)
     sdvg = [Measured(Case("SDVG", f"tau={tau:.1f} dB (q{int(q * 100)})",

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from dts_planner.diffusion import (Cond, DDIMSampler, DDPMSampler, DPMSolverSampler,
-                                   DTSSampler, predict, Sampler, SampleResult)
+                                   DTSSampler, parse_spec, predict, Sampler, SampleResult)
 from dts_planner.models import (get_preset, image_to_cond, load_video_model, random_video_model,
                                 VideoDiffusionModel)
 
@@ -46,19 +46,11 @@ class BenchRow:
     bound: float | None = None
 
 
-def parse_dts(spec: str) -> DTSSampler:
-    """Build a DTSSampler from ``key=value`` pairs, e.g. ``chunk=10,target_stride=5``."""
-    params: dict[str, object] = {}
-    for item in filter(None, spec.split(",")):
-        key, value = item.split("=")
-        params[key] = value if key in ("distance", "progression") else (
-            int(value) if key in ("draft_stride", "target_stride", "chunk", "max_rounds")
-            else float(value))
-    return DTSSampler(**params)
-
-
 def default_cases(tuned: str) -> list[tuple[str, Sampler]]:
-    """Return the (label, sampler) list: baselines, DTS with paper settings and the tuned one."""
+    """Return the (label, sampler) list: baselines, DTS with paper settings and ``tuned``.
+
+    ``tuned`` is a sampler spec (``dts_planner.diffusion.parse_spec``), e.g. ``dts:chunk=10``.
+    """
     return [
         ("DDPM-100", DDPMSampler()),
         ("DDIM-100", DDIMSampler(100)),
@@ -68,7 +60,7 @@ def default_cases(tuned: str) -> list[tuple[str, Sampler]]:
         ("DPM-Solver++ 20", DPMSolverSampler(20)),
         ("DTS paper Meta-World k=10", DTSSampler(10, 2, chunk=10, **PAPER_METAWORLD_RMS)),
         ("DTS paper iTHOR k=6", DTSSampler(10, 2, chunk=6, **PAPER_ITHOR_RMS)),
-        (f"DTS tuned ({tuned})", parse_dts(tuned)),
+        (f"DTS tuned ({tuned})", parse_spec(tuned).build()),
     ]
 
 
@@ -191,10 +183,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="runs per sampler (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--tuned", default="draft_stride=10,target_stride=5,chunk=10,"
+    parser.add_argument("--tuned", default="dts:draft_stride=10,target_stride=5,chunk=10,"
                         "distance=rms,threshold={threshold:.4f},increment={increment:.5f}"
                         .format(**PAPER_ITHOR_RMS),
-                        help="DTSSampler settings of the tuned row, key=value,...")
+                        help="sampler spec of the tuned row, e.g. dts:chunk=10,threshold=0.02")
     parser.add_argument("--json", help="also write the measurements to this file")
     return parser.parse_args(argv)
 

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from diffusers import DPMSolverMultistepScheduler
 import torch
 from torch import Tensor
 
-from dts_planner.diffusion.denoiser import Cond, Denoiser, predict
-from dts_planner.diffusion.stats import SampleResult, SamplerStats
+from dts_planner.diffusion.calls import StepCallback
+from dts_planner.diffusion.ddim import steps_reasons
+from dts_planner.diffusion.denoiser import Cond, Denoiser
+from dts_planner.diffusion.schedule import NoiseSchedule
+from dts_planner.diffusion.sequential import sample_sequential
+from dts_planner.diffusion.settings import SamplerSettings, setting
+from dts_planner.diffusion.stats import SampleResult
+
+
+@dataclass(frozen=True)
+class DPMSolverSettings(SamplerSettings):
+    """DPM-Solver++ of ``order`` in ``num_steps`` steps.
+
+    diffusers spaces the steps over [0, T-1] (``linspace``, rounded): at num_steps >= T two
+    steps share a timestep and the multistep update divides by zero, so num_steps <= T - 1.
+    """
+
+    name = "dpm_solver"
+    num_steps: int = setting(10, "DPM-Solver++: solver steps (model calls); at most T-1",
+                             bounds=(1, 1000))
+    order: int = setting(2, "DPM-Solver++: solver order", bounds=(1, 3))
+
+    @property
+    def label(self) -> str:
+        """``dpm_solver<num_steps>``."""
+        return f"dpm_solver{self.num_steps}"
+
+    def rules(self, schedule: NoiseSchedule | None) -> list[str]:
+        """num_steps <= T - 1 (distinct diffusers timesteps)."""
+        return steps_reasons("dpm_solver.num_steps", self.num_steps, schedule, margin=1)
+
+    def build(self) -> DPMSolverSampler:
+        """Return ``DPMSolverSampler(num_steps, order)``."""
+        return DPMSolverSampler(self.num_steps, self.order)
 
 
 class DPMSolverSampler:
@@ -15,13 +49,11 @@ class DPMSolverSampler:
 
     def __init__(self, num_steps: int, order: int = 2) -> None:
         """Sample in ``num_steps`` model calls with a multistep solver of ``order``."""
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-        if order not in (1, 2, 3):
-            raise ValueError(f"order must be 1, 2 or 3, got {order}")
+        self.settings = DPMSolverSettings(num_steps, order)
+        self.settings.require()
         self.num_steps = num_steps
         self.order = order
-        self.name = f"dpm_solver{num_steps}"
+        self.name = self.settings.label
 
     def make_scheduler(self, denoiser: Denoiser) -> DPMSolverMultistepScheduler:
         """Return a fresh diffusers scheduler with the denoiser's betas and prediction type."""
@@ -32,16 +64,13 @@ class DPMSolverSampler:
         return scheduler
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
-               generator: torch.Generator | None = None) -> SampleResult:
+               generator: torch.Generator | None = None,
+               callback: StepCallback | None = None) -> SampleResult:
         """Integrate from ``noise`` (B, ...) at t = T-1 to x0; ``generator`` is unused."""
-        stats = SamplerStats(self.name)
-        batch = noise.shape[0]
-        x = noise
-        with stats.timing_total():
-            scheduler = self.make_scheduler(denoiser)
-            for step, t in enumerate(scheduler.timesteps):
-                t_batch = torch.full((batch,), int(t), dtype=torch.long, device=noise.device)
-                output = predict(denoiser, x, t_batch, cond, f"{self.name} step {step}")
-                stats.record_call(batch)
-                x = scheduler.step(output, t, x).prev_sample
-        return SampleResult(x, stats)
+        self.settings.require(denoiser.schedule)
+        scheduler = self.make_scheduler(denoiser)
+
+        def step(index: int, t: int, output: Tensor, x: Tensor) -> Tensor:
+            return scheduler.step(output, scheduler.timesteps[index], x).prev_sample
+        return sample_sequential(self.name, denoiser, noise, cond, scheduler.timesteps.tolist(),
+                                 step, callback)

@@ -16,13 +16,17 @@ with ``reuse_draft_outputs`` the first target call is skipped (same result, one 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
+from dts_planner.diffusion.calls import ModelCalls, StepCallback
 from dts_planner.diffusion.ddim import ddim_step
-from dts_planner.diffusion.denoiser import Cond, Denoiser, index_cond, predict
+from dts_planner.diffusion.denoiser import Cond, Denoiser, index_cond, SamplingError
+from dts_planner.diffusion.schedule import NoiseSchedule
+from dts_planner.diffusion.settings import divisors, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult, SamplerStats
 
 Distance = Literal["l2", "rms"]
@@ -36,6 +40,62 @@ def token_distance(a: Tensor, b: Tensor, distance: Distance) -> Tensor:
     return l2 if distance == "l2" else l2 / diff.shape[1] ** 0.5
 
 
+@dataclass(frozen=True)
+class DTSSettings(SamplerSettings):
+    """DTS settings (paper defaults: iTHOR k = 6, lambda0 = 11, Delta = 1.5 in absolute L2).
+
+    T must be a multiple of draft_stride, draft_stride a multiple of target_stride; a round
+    advances at least one draft step, so a round limit below T / draft_stride could stop a plan
+    that rejects every draft: max_rounds is 0 (no limit) or at least T / draft_stride.
+    """
+
+    name = "dts"
+    draft_stride: int = setting(10, "DTS: train timesteps per draft step; divides T",
+                                bounds=(1, 100))
+    target_stride: int = setting(2, "DTS: train timesteps per target step; divides "
+                                 "dts.draft_stride", bounds=(1, 100))
+    chunk: int = setting(6, "DTS: draft tokens verified per round", bounds=(1, 100))
+    threshold: float = setting(11.0, "DTS: acceptance distance threshold of the first round, in "
+                               "the units of dts.distance; 0 = always reject (sequential fine "
+                               "DDIM)", bounds=(0.0, 1e9))
+    increment: float = setting(1.5, "DTS: threshold increment per round (units of "
+                               "dts.distance)", bounds=(0.0, 1e3))
+    distance: str = setting("l2", "DTS: draft-target distance: l2 = absolute L2 norm over a "
+                            "whole sample in model space, rms = per-element RMS",
+                            choices=("l2", "rms"))
+    progression: str = setting("linear", "DTS: threshold progression per round r: linear = "
+                               "threshold + r increment, cumulative = threshold + increment "
+                               "r (r + 1) / 2", choices=("linear", "cumulative"))
+    max_rounds: int = setting(0, "DTS: round limit; 0 = no limit, else at least "
+                              "T / dts.draft_stride", bounds=(0, 1000))
+    reuse_draft_outputs: bool = setting(True, "DTS: reuse the draft's model outputs in the "
+                                        "target (same result, one call fewer per round)")
+
+    def rules(self, schedule: NoiseSchedule | None) -> list[str]:
+        """Stride divisibility; with a schedule, T divisibility and the round limit."""
+        reasons = []
+        if self.draft_stride % self.target_stride:
+            reasons.append(f"dts.target_stride={self.target_stride} must divide "
+                           f"dts.draft_stride={self.draft_stride}: allowed "
+                           f"{', '.join(map(str, divisors(self.draft_stride)))}")
+        if schedule is None:
+            return reasons
+        num_train = schedule.num_train_timesteps
+        if num_train % self.draft_stride:
+            reasons.append(f"dts.draft_stride={self.draft_stride} must divide the model's "
+                           f"T={num_train} training timesteps: allowed "
+                           f"{', '.join(map(str, divisors(num_train)))}")
+        elif 0 < self.max_rounds < num_train // self.draft_stride:
+            reasons.append(f"dts.max_rounds={self.max_rounds} must be 0 (no limit) or at least "
+                           f"T / dts.draft_stride = {num_train // self.draft_stride} (a plan "
+                           "that rejects every draft needs that many rounds)")
+        return reasons
+
+    def build(self) -> DTSSampler:
+        """Return the DTSSampler with these settings."""
+        return DTSSampler(**self.to_dict())
+
+
 class DTSSampler:
     """Draft-and-Target Sampling; paper settings are the defaults (iTHOR: k = 6, lambda0 = 11).
 
@@ -43,31 +103,17 @@ class DTSSampler:
     the absolute L2 norm over one whole sample in model space (the paper; depends on resolution
     and frame count), "rms" the per-element RMS (carries across resolutions). Round r accepts
     below lambda0 + r * Delta ("linear", the paper) or lambda0 + Delta * r (r + 1) / 2
-    ("cumulative", the authors' code).
+    ("cumulative", the authors' code). Settings rules: :class:`DTSSettings`.
     """
 
     def __init__(self, draft_stride: int = 10, target_stride: int = 2, chunk: int = 6,
                  threshold: float = 11.0, increment: float = 1.5, distance: Distance = "l2",
-                 progression: Progression = "linear", max_rounds: int | None = None,
+                 progression: Progression = "linear", max_rounds: int | None = 0,
                  reuse_draft_outputs: bool = True) -> None:
-        """Validate the settings; ``max_rounds`` None means T / draft_stride (never reached)."""
-        if draft_stride < 1:
-            raise ValueError(f"draft_stride must be >= 1, got {draft_stride}")
-        if target_stride < 1 or draft_stride % target_stride:
-            raise ValueError(f"target_stride must divide draft_stride={draft_stride}, "
-                             f"got {target_stride}")
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
-        if not threshold >= 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold}")
-        if not increment >= 0:
-            raise ValueError(f"increment must be >= 0, got {increment}")
-        if distance not in ("l2", "rms"):
-            raise ValueError(f"distance must be 'l2' or 'rms', got {distance!r}")
-        if progression not in ("linear", "cumulative"):
-            raise ValueError(f"progression must be 'linear' or 'cumulative', got {progression!r}")
-        if max_rounds is not None and max_rounds < 1:
-            raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+        """Check the settings; ``max_rounds`` 0 (or None) means no limit."""
+        self.settings = DTSSettings(draft_stride, target_stride, chunk, threshold, increment,
+                                    distance, progression, max_rounds or 0, reuse_draft_outputs)
+        self.settings.require()
         self.draft_stride = draft_stride
         self.target_stride = target_stride
         self.chunk = chunk
@@ -75,9 +121,9 @@ class DTSSampler:
         self.increment = increment
         self.distance: Distance = distance
         self.progression: Progression = progression
-        self.max_rounds = max_rounds
+        self.max_rounds = max_rounds or 0
         self.reuse_draft_outputs = reuse_draft_outputs
-        self.name = "dts"
+        self.name = self.settings.label
 
     def threshold_at(self, round_index: int) -> float:
         """Return the acceptance threshold of round ``round_index`` (0-based)."""
@@ -100,18 +146,19 @@ class DTSSampler:
         return sizes
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
-               generator: torch.Generator | None = None) -> SampleResult:
+               generator: torch.Generator | None = None,
+               callback: StepCallback | None = None) -> SampleResult:
         """Sample from ``noise`` (B, ...) at t = T-1; each sample keeps its own accept state.
 
-        ``generator`` is unused (DTS is deterministic). Raises ValueError if ``draft_stride``
-        does not tile T, RuntimeError past ``max_rounds``, NonFiniteOutputError on NaN/Inf.
+        ``generator`` is unused (DTS is deterministic). Raises SamplerSettingsError if the
+        settings do not fit the schedule (see :class:`DTSSettings`), NonFiniteOutputError on a
+        NaN/Inf model output; ``callback`` sees every model call (phases "draft", "target").
         """
+        self.settings.require(denoiser.schedule)
         num_train_timesteps = denoiser.schedule.num_train_timesteps
-        if num_train_timesteps % self.draft_stride:
-            raise ValueError(f"draft_stride={self.draft_stride} must divide the "
-                             f"{num_train_timesteps} training timesteps")
         max_rounds = self.max_rounds or num_train_timesteps // self.draft_stride
         stats = SamplerStats(self.name)
+        calls = ModelCalls(denoiser, stats, callback)
         batch = noise.shape[0]
         x = noise.clone()
         times = torch.full((batch,), num_train_timesteps - 1, dtype=torch.long,
@@ -119,15 +166,15 @@ class DTSSampler:
         with stats.timing_total():
             while bool((times >= 0).any()):
                 if stats.rounds == max_rounds:
-                    raise RuntimeError(f"DTS reached max_rounds={max_rounds} with samples still "
-                                       f"at t={times.tolist()}")
-                self._round(denoiser, x, times, cond, stats)
+                    raise SamplingError(f"DTS reached max_rounds={max_rounds} with samples "
+                                        f"still at t={times.tolist()}")
+                self._round(calls, x, times, cond)
         return SampleResult(x, stats)
 
-    def _round(self, denoiser: Denoiser, x: Tensor, times: Tensor, cond: Cond,
-               stats: SamplerStats) -> None:
+    def _round(self, calls: ModelCalls, x: Tensor, times: Tensor, cond: Cond) -> None:
         """Run one draft/target/verify round, advancing ``x`` and ``times`` (B,) in place."""
-        schedule, prediction_type = denoiser.schedule, denoiser.prediction_type
+        stats = calls.stats
+        schedule, prediction_type = calls.denoiser.schedule, calls.denoiser.prediction_type
         s_d, s_t = self.draft_stride, self.target_stride
         active = (times >= 0).nonzero().squeeze(1)                       # (A,)
         start = times[active]                                            # (A,)
@@ -143,9 +190,8 @@ class DTSSampler:
             for j in range(k_max):
                 rows = (lengths > j).nonzero().squeeze(1)
                 t_j = token_times[rows, j]
-                output = predict(denoiser, tokens[rows, j], t_j, index_cond(cond, active[rows]),
-                                 f"dts round {round_index} draft step {j}")
-                stats.record_call(len(rows), "draft")
+                output = calls(tokens[rows, j], t_j, index_cond(cond, active[rows]),
+                               f"dts round {round_index} draft step {j}", "draft")
                 draft_outputs[rows, j] = output
                 tokens[rows, j + 1] = ddim_step(schedule, output, tokens[rows, j], t_j,
                                                 t_j - s_d, prediction_type)
@@ -159,9 +205,8 @@ class DTSSampler:
                 if m == 0 and self.reuse_draft_outputs:
                     output = draft_outputs[valid]
                 else:
-                    output = predict(denoiser, state, t_cur, token_cond,
-                                     f"dts round {round_index} target step {m}")
-                    stats.record_call(len(state), "target")
+                    output = calls(state, t_cur, token_cond,
+                                   f"dts round {round_index} target step {m}", "target")
                 state = ddim_step(schedule, output, state, t_cur, t_cur - s_t, prediction_type)
                 t_cur = t_cur - s_t
             targets = torch.zeros_like(tokens[:, 1:])

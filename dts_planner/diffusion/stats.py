@@ -5,12 +5,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 import time
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from dts_planner.diffusion.denoiser import Cond, Denoiser
+
+if TYPE_CHECKING:
+    from dts_planner.diffusion.calls import StepCallback
 
 
 @dataclass
@@ -19,10 +22,16 @@ class SamplerStats:
 
     ``batch_sizes[i]`` is the batch of the i-th sequential model call, so ``depth`` =
     len(batch_sizes) and ``nfe`` = sum(batch_sizes) (sample-evaluations, over the whole batch).
-    DTS only: per round, ``accepted_per_round[r][b]`` draft tokens accepted and
+    ``rounds`` counts the sampler's own outer iterations: DTS rounds, ParaDiGMS Picard
+    iterations, SRDS parareal iterations, blocks of a block speculative plan.
+    DTS: per round, ``accepted_per_round[r][b]`` draft tokens accepted and
     ``rejected_per_round[r][b]`` discarded by sample b (both 0 once b is finished),
     ``thresholds[r]`` the threshold, ``distances[r][b]`` the draft-target distance per token.
-    ``phase_times`` and ``wall_time`` are seconds.
+    Block speculative: ``accepted_per_round[k][b]`` / ``rejected_per_round[k][b]`` 1/0 per
+    block k and sample b (draft kept / regenerated), ``router_tau`` the router threshold and
+    ``router_scores[k][b]`` the router's per-frame scores (dB, higher is better; empty when the
+    block was not drafted); ``parts`` the stats of every sub-sampler run (drafts and targets,
+    in order; their calls are also counted here). ``phase_times`` and ``wall_time`` are seconds.
     """
 
     sampler: str
@@ -36,6 +45,9 @@ class SamplerStats:
     rejected_per_round: list[list[int]] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=list)
     distances: list[list[list[float]]] = field(default_factory=list)
+    router_tau: float | None = None
+    router_scores: list[list[list[float]]] = field(default_factory=list)
+    parts: list[SamplerStats] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
     wall_time: float = 0.0
 
@@ -83,5 +95,10 @@ class Sampler(Protocol):
     name: str
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
-               generator: torch.Generator | None = None) -> SampleResult:
-        """Sample from ``noise`` (B, ...) at t = T-1 under conditioning ``cond``."""
+               generator: torch.Generator | None = None,
+               callback: StepCallback | None = None) -> SampleResult:
+        """Sample from ``noise`` (B, ...) at t = T-1 under conditioning ``cond``.
+
+        ``callback(StepInfo)`` runs after every sequential model call; what it raises (e.g.
+        SamplingCancelled) propagates out unchanged.
+        """

@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from dts_planner.data import clip_frame_indices
 from dts_planner.data.generate_metaworld import DEFAULT_CAMERAS, parse_seeds, record_episode
-from dts_planner.eval.metaworld import parse_sampler
 from dts_planner.models.configs import VideoModelConfig
 from dts_planner.models.preprocessing import prepare_frames
 from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
@@ -108,15 +107,15 @@ def plan_grid(case: Case, plans: dict[str, np.ndarray], scale: int = 2,
 def evaluate(planner: Any, samplers: Sequence[str], cases: Sequence[Case],
              out: Path) -> list[dict[str, Any]]:
     """Plan every case with every sampler; write one grid per task; return one row per plan."""
-    from dts_planner.diffusion import make_sampler
+    import dts_planner.peers  # noqa: F401  (the peer samplers may be named too)
+    from dts_planner.diffusion import parse_spec
 
     rows: list[dict[str, Any]] = []
     gridded: set[str] = set()
     for case in tqdm(cases, desc="held-out cases"):
         plans = {}
         for spec in samplers:
-            name, params = parse_sampler(spec)
-            planner.sampler = make_sampler(name, **params)
+            planner.sampler = parse_spec(spec).build()
             torch.manual_seed(case.seed)
             plan = planner.plan(case.frames[0], case.instruction, seed=case.seed)
             plans[SAMPLER_LABELS.get(spec, spec)] = plan.frames
@@ -173,7 +172,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=parse_seeds, default=range(1000, 1002),
                         help='held-out seeds "START:STOP" (default 1000:1002)')
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_LABELS),
-                        help='sampler specs, "name" or "name:key=value,..."')
+                        help='sampler specs, "name" or "name:key=value,..." (parse_spec)')
     parser.add_argument("--resolution", type=int, default=64,
                         help="camera pixels (square), as in the training data")
     parser.add_argument("--device", default="cpu")

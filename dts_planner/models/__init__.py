@@ -7,8 +7,8 @@ from dts_planner.models.checkpoint import (
     check_state_dict, checkpoint_config, CheckpointError, DEFAULT_WEIGHTS, load_video_model,
     read_checkpoint, save_checkpoint, unet_state_dict)
 from dts_planner.models.configs import (
-    AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_CONFIG, get_preset, PRESETS, UNetConfig,
-    VideoModelConfig)
+    AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_CONFIG, get_preset, PRESETS, TINY_CONFIG,
+    UNetConfig, VideoModelConfig)
 from dts_planner.models.device import resolve_device
 from dts_planner.models.text_encoders import (
     ClipTextEncoder, make_text_encoder, MiniLMTextEncoder, TextEncoder, TextEncoderUnavailable)
@@ -23,7 +23,7 @@ __all__ = [
     "frames_to_model_space", "get_preset", "image_to_cond", "load_video_model",
     "make_text_encoder", "MiniLMTextEncoder", "model_space_to_uint8", "PRESETS",
     "random_video_model",
-    "read_checkpoint", "resolve_device", "save_checkpoint", "TextEncoder",
+    "read_checkpoint", "resolve_device", "save_checkpoint", "TextEncoder", "TINY_CONFIG",
     "TextEncoderUnavailable", "UNetConfig", "UNetModel", "unet_state_dict",
     "VideoDiffusionModel", "VideoModelConfig",
 ]

@@ -97,6 +97,14 @@ DEFAULT_CONFIG = VideoModelConfig(
                     attention_resolutions=(4, 8), dims=2, task_token_channels=384),
     text_encoder="minilm", preprocess="crop_resize")
 
+#: A tiny U-Net (8x8, 2 frames, width 32, text tokens of 8 channels: random only) for tests and
+#: seconds-long smoke runs (``bench report --tiny``); with random weights only.
+TINY_CONFIG = VideoModelConfig(
+    image_size=(8, 8), num_frames=2, text_encoder="minilm",
+    unet=UNetConfig(model_channels=32, num_res_blocks=1, channel_mult=(1,),
+                    attention_resolutions=(), dims=2, num_head_channels=32,
+                    task_token_channels=8))
+
 PRESETS: dict[str, VideoModelConfig] = {
     "avdc_metaworld": AVDC_METAWORLD,
     "avdc_thor": AVDC_THOR,

@@ -11,15 +11,22 @@ like any other sampler; the plan it returns is (B, num_blocks*F*3, H, W), layout
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
-from dts_planner.diffusion import (Cond, DDIMSampler, Denoiser, index_cond, make_sampler,
-                                   SampleResult, Sampler, SamplerStats)
+from dts_planner.diffusion import (Cond, DDIMSampler, Denoiser, index_cond, ModelCalls,
+                                   NoiseSchedule, SampleResult, Sampler, SamplerSettings,
+                                   SamplerStats, setting, settings_class, StepCallback)
+from dts_planner.diffusion.ddim import steps_reasons
+from dts_planner.diffusion.settings import format_value
 from dts_planner.peers.quality_router import (DenoisingConsistencyScorer, FRAME_CHANNELS,
                                               FrameScorer, QualityRouter)
+
+#: Samplers a block speculative plan can use as its target (their own settings apply).
+TARGETS = ("dts", "ddim", "ddpm", "dpm_solver")
 
 SEED_RANGE = 2 ** 62
 
@@ -46,7 +53,11 @@ def _generator(seed: int, like: Tensor) -> torch.Generator:
 
 
 def absorb_stats(into: SamplerStats, part: SamplerStats, phase: str) -> None:
-    """Add a sub-sampler's calls and wall time to ``into`` under ``phase`` ("draft"/"target")."""
+    """Count a sub-sampler's calls in ``into`` under ``phase`` ("draft"/"target"); keep ``part``.
+
+    ``part`` (with its own rounds and acceptance) is appended to ``into.parts``.
+    """
+    into.parts.append(part)
     into.nfe += part.nfe
     into.depth += part.depth
     into.batch_sizes.extend(part.batch_sizes)
@@ -66,8 +77,9 @@ class BlockSpeculativeSampler:
     scorer: per-frame scorer; None -> :class:`DenoisingConsistencyScorer` at ``probe_t``.
 
     Stats: rounds = blocks; per block, ``accepted_per_round[b]`` is 1/0 per sample (draft kept),
-    ``thresholds[b]`` = tau and ``distances[b][i]`` the router's per-frame scores of sample i
-    (empty for block 0 and target-only runs); phases "draft", "score", "target".
+    ``router_tau`` = tau and ``router_scores[b][i]`` the router's per-frame scores of sample i
+    (empty for block 0 and target-only runs); ``parts`` the sub-samplers' own stats; phases
+    "draft", "score", "target".
     """
 
     name = "block_speculative"
@@ -85,16 +97,19 @@ class BlockSpeculativeSampler:
         self.probe_t = probe_t
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
-               generator: torch.Generator | None = None) -> SampleResult:
+               generator: torch.Generator | None = None,
+               callback: StepCallback | None = None) -> SampleResult:
         """Generate a long plan (B, num_blocks*F*3, H, W) from block-0 noise (B, F*3, H, W).
 
         ``cond`` must be a mapping with the conditioning frame under "image" (B, 3, H, W) in
         [0, 1] (``VideoDiffusionModel.make_cond``); block b > 0 gets a copy with block b-1's
         last frame there. Later blocks' noise and seeds are drawn from ``generator`` up front,
         so a block's target output does not depend on which earlier blocks were accepted.
+        ``callback`` sees every model call of the drafter, the router and the target.
         """
         with_first_frame(cond, noise.new_zeros(0))                  # validate before sampling
-        stats = SamplerStats(sampler=self.name)
+        stats = SamplerStats(sampler=self.name, router_tau=self.tau)
+        calls = ModelCalls(denoiser, stats, callback)
         scorer = self.scorer or DenoisingConsistencyScorer(denoiser, self.probe_t)
         router = QualityRouter(scorer, self.tau)
         noises = [noise] + [torch.randn(noise.shape, generator=generator, dtype=noise.dtype,
@@ -107,45 +122,107 @@ class BlockSpeculativeSampler:
             for index, (block_noise, seed) in enumerate(zip(noises, seeds)):
                 if index > 0:
                     cond = with_first_frame(cond, last_frame(blocks[-1]))
-                blocks.append(self._block(denoiser, block_noise, cond, index, seed, router,
-                                          stats))
+                blocks.append(self._block(calls, block_noise, cond, index, seed, router))
         stats.rounds = self.num_blocks
         return SampleResult(sample=torch.cat(blocks, dim=1), stats=stats)
 
-    def _block(self, denoiser: Denoiser, noise: Tensor, cond: Cond, index: int, seed: int,
-               router: QualityRouter, stats: SamplerStats) -> Tensor:
+    def _block(self, calls: ModelCalls, noise: Tensor, cond: Cond, index: int, seed: int,
+               router: QualityRouter) -> Tensor:
         """One block (B, F*3, H, W): draft, route, regenerate the rejected samples."""
-        batch = noise.shape[0]
+        denoiser, stats, batch = calls.denoiser, calls.stats, noise.shape[0]
         accept = torch.zeros(batch, dtype=torch.bool)
         scores: list[list[float]] = [[] for _ in range(batch)]
         block = noise
         if self.draft is not None and not router.is_forced(index):
             with stats.timed("draft"):
-                drafted = self.draft.sample(denoiser, noise, cond, _generator(seed, noise))
+                drafted = self.draft.sample(denoiser, noise, cond, _generator(seed, noise),
+                                            calls.nested("draft"))
             absorb_stats(stats, drafted.stats, "draft")
             with stats.timed("score"):
                 decision = router.route(drafted.sample, cond, index, _generator(seed + 1, noise))
-            stats.record_call(batch, "score")
+            calls.record(torch.full((batch,), self.probe_t, dtype=torch.long), "score")
             accept, scores, block = decision.accept, decision.frame_scores.tolist(), drafted.sample
         rejected = torch.nonzero(~accept).flatten()
         if len(rejected):
             with stats.timed("target"):
                 regenerated = self.target.sample(
                     denoiser, noise[rejected.to(noise.device)], index_cond(cond, rejected),
-                    _generator(seed + 2, noise))
+                    _generator(seed + 2, noise), calls.nested("target"))
             absorb_stats(stats, regenerated.stats, "target")
             block = block.clone()
             block[rejected.to(block.device)] = regenerated.sample
         stats.accepted_per_round.append(accept.int().tolist())
         stats.rejected_per_round.append((~accept).int().tolist())
-        stats.thresholds.append(self.tau)
-        stats.distances.append(scores)
+        stats.router_scores.append(scores)
         return block
 
 
-def make_block_speculative_sampler(tau: float, num_blocks: int = 2, draft_steps: int = 4,
-                                   target: str = "dts", probe_t: int = 20,
-                                   **target_params: object) -> BlockSpeculativeSampler:
-    """Registry entry: DDIM-``draft_steps`` drafter, ``make_sampler(target, **target_params)``."""
-    return BlockSpeculativeSampler(DDIMSampler(draft_steps), make_sampler(target, **target_params),
-                                   tau=tau, num_blocks=num_blocks, probe_t=probe_t)
+@dataclass(frozen=True)
+class BlockSpeculativeSettings(SamplerSettings):
+    """SDVG-style block plans: DDIM-``draft_steps`` drafter, a registered target sampler.
+
+    The target's own settings (``target_settings``, e.g. the ``dts.*`` parameters) are part of
+    these settings and are validated with them.
+    """
+
+    name = "block_speculative"
+    target_field = "target"
+    tau: float = setting(21.8, "block speculative: router acceptance score, dB; a block is "
+                         "accepted when its worst frame scores >= tau", bounds=(-1e3, 1e3))
+    num_blocks: int = setting(2, "block speculative: blocks of frames per plan (plan = "
+                              "num_blocks x the model's frames)", bounds=(1, 16))
+    draft_steps: int = setting(4, "block speculative: DDIM steps of the drafter; at most T",
+                               bounds=(1, 100))
+    target: str = setting("dts", "block speculative: target sampler (its own parameters "
+                          "apply)", choices=TARGETS)
+    probe_t: int = setting(20, "block speculative: train timestep of the router's consistency "
+                           "probe; at most T-1", bounds=(1, 99))
+    target_settings: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        """Give a valid ``target`` its default settings when none are given."""
+        if self.target_settings is None and self.target in TARGETS:
+            object.__setattr__(self, "target_settings", settings_class(self.target)())
+
+    def with_target(self, target: SamplerSettings) -> BlockSpeculativeSettings:
+        """Copy with ``target`` as the target's settings."""
+        return replace(self, target_settings=target)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters plus the target's under ``target_settings``."""
+        return {**super().to_dict(), "target_settings": self.target_settings.to_dict()}
+
+    def to_flat(self) -> dict[str, Any]:
+        """Own flat parameters and the target's (``<target>.<field>``)."""
+        own = {f"{self.name}.{f.name}": getattr(self, f.name) for f in self.parameter_fields()}
+        return {**own, **self.target_settings.to_flat()}
+
+    def spec(self) -> str:
+        """Own non-defaults, then the target's non-defaults as ``<target>.<key>=value``."""
+        text = super().spec()
+        target = self.target_settings
+        items = [f"{target.name}.{f.name}={format_value(getattr(target, f.name))}"
+                 for f in target.parameter_fields() if getattr(target, f.name) != f.default]
+        if not items:
+            return text
+        return text + ("," if ":" in text else ":") + ",".join(items)
+
+    def rules(self, schedule: NoiseSchedule | None) -> list[str]:
+        """draft_steps <= T, probe_t <= T-1, and the target's own reasons."""
+        reasons = []
+        if getattr(self.target_settings, "name", None) != self.target:
+            reasons.append(f"block_speculative.target={self.target!r} but the target settings "
+                           f"given are for {getattr(self.target_settings, 'name', None)!r}")
+            return reasons
+        reasons += steps_reasons("block_speculative.draft_steps", self.draft_steps, schedule)
+        if schedule is not None and self.probe_t > schedule.num_train_timesteps - 1:
+            reasons.append(f"block_speculative.probe_t={self.probe_t} must be at most T-1 = "
+                           f"{schedule.num_train_timesteps - 1}")
+        target = self.target_settings
+        return reasons + (target.check() if schedule is None else target.validate(schedule))
+
+    def build(self) -> BlockSpeculativeSampler:
+        """Return the sampler: DDIM-draft_steps drafter, the target built from its settings."""
+        return BlockSpeculativeSampler(DDIMSampler(self.draft_steps),
+                                       self.target_settings.build(), tau=self.tau,
+                                       num_blocks=self.num_blocks, probe_t=self.probe_t)

@@ -17,14 +17,17 @@ the step noise drawn from the generator in the same order (t = T-1 .. 1), so wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from diffusers import DDIMParallelScheduler, DDPMParallelScheduler
 import torch
 from torch import Tensor
 
-from dts_planner.diffusion import (Cond, ddim_timesteps, Denoiser, index_cond, predict,
-                                   SampleResult, SamplerStats)
+from dts_planner.diffusion import (Cond, ddim_timesteps, Denoiser, index_cond, ModelCalls,
+                                   NoiseSchedule, SampleResult, SamplerSettings, SamplerStats,
+                                   setting, StepCallback)
+from dts_planner.diffusion.settings import divisors
 
 ParallelKind = Literal["ddim", "ddpm"]
 ParallelScheduler = DDIMParallelScheduler | DDPMParallelScheduler
@@ -39,29 +42,62 @@ def make_parallel_scheduler(denoiser: Denoiser, kind: ParallelKind,
     """
     schedule = denoiser.schedule
     num_train = schedule.num_train_timesteps
-    if num_steps < 1 or num_train % num_steps:
-        raise ValueError(f"num_steps must divide T={num_train} (uniform steps), got {num_steps}")
+    ParadigmsSettings(num_steps=num_steps, kind=kind).require(schedule)
     if kind == "ddim":
         scheduler = DDIMParallelScheduler(
             **schedule.diffusers_config(), prediction_type=denoiser.prediction_type,
             clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
         expected = ddim_timesteps(num_train, num_steps)[:-1]
-    elif kind == "ddpm":
-        if num_steps != num_train:
-            raise ValueError(f"ddpm ParaDiGMS runs all T={num_train} steps, got {num_steps}")
+    else:
         scheduler = DDPMParallelScheduler(
             **schedule.diffusers_config(), prediction_type=denoiser.prediction_type,
             clip_sample=True, clip_sample_range=1.0, variance_type="fixed_small",
             timestep_spacing="trailing")
         expected = list(reversed(range(num_train)))
-    else:
-        raise ValueError(f"kind must be 'ddim' or 'ddpm', got {kind!r}")
     scheduler.set_timesteps(num_steps)
     scheduler.alphas_cumprod = schedule.alphas_cumprod.to(torch.float32)
     if scheduler.timesteps.tolist() != expected:
         raise ValueError(f"diffusers timesteps {scheduler.timesteps.tolist()} differ from the "
                          f"sequential sampler's {expected}")
     return scheduler
+
+
+@dataclass(frozen=True)
+class ParadigmsSettings(SamplerSettings):
+    """ParaDiGMS: num_steps divides T (uniform steps); kind ddpm runs all T steps."""
+
+    name = "paradigms"
+    num_steps: int = setting(50, "ParaDiGMS: steps of the sequential sampler it solves; "
+                             "divides T (all T for paradigms.kind=ddpm)", bounds=(1, 100))
+    window: int = setting(8, "ParaDiGMS: Picard window (steps per batched model call)",
+                          bounds=(1, 100))
+    tolerance: float = setting(0.1, "ParaDiGMS: per-element change, relative to sigma_t, that "
+                               "counts as converged; 0 = exact", bounds=(0.0, 1e3))
+    kind: str = setting("ddim", "ParaDiGMS: sequential sampler it solves",
+                        choices=("ddim", "ddpm"))
+
+    @property
+    def label(self) -> str:
+        """``paradigms_<kind><num_steps>``."""
+        return f"paradigms_{self.kind}{self.num_steps}"
+
+    def rules(self, schedule: NoiseSchedule | None) -> list[str]:
+        """With a schedule: num_steps divides T; kind ddpm needs num_steps = T."""
+        if schedule is None:
+            return []
+        num_train = schedule.num_train_timesteps
+        if self.kind == "ddpm" and self.num_steps != num_train:
+            return [f"paradigms.num_steps={self.num_steps} must be T={num_train} with "
+                    "paradigms.kind=ddpm (it runs all T steps of DDPM)"]
+        if num_train % self.num_steps:
+            return [f"paradigms.num_steps={self.num_steps} must divide the model's T={num_train}"
+                    f" training timesteps (uniform steps): allowed "
+                    f"{', '.join(map(str, divisors(num_train)))}"]
+        return []
+
+    def build(self) -> ParadigmsSampler:
+        """Return the ParadigmsSampler with these settings."""
+        return ParadigmsSampler(**self.to_dict())
 
 
 class ParadigmsSampler:
@@ -75,16 +111,14 @@ class ParadigmsSampler:
 
     def __init__(self, num_steps: int = 100, window: int = 8, tolerance: float = 0.1,
                  kind: ParallelKind = "ddim"):
-        """Validate and store the settings."""
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
-        if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        """Check and store the settings (rules: :class:`ParadigmsSettings`)."""
+        self.settings = ParadigmsSettings(num_steps, window, tolerance, kind)
+        self.settings.require()
         self.num_steps = num_steps
         self.window = window
         self.tolerance = tolerance
         self.kind = kind
-        self.name = f"paradigms_{kind}{num_steps}"
+        self.name = self.settings.label
 
     def _step_noise(self, scheduler: ParallelScheduler, noise: Tensor,
                     generator: torch.Generator | None) -> Tensor:
@@ -98,17 +132,20 @@ class ParadigmsSampler:
         return step_noise
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
-               generator: torch.Generator | None = None) -> SampleResult:
+               generator: torch.Generator | None = None,
+               callback: StepCallback | None = None) -> SampleResult:
         """Sample from ``noise`` (B, ...) at t = T-1; DDPM step noise comes from ``generator``."""
         stats = SamplerStats(self.name)
         with stats.timing_total():
             scheduler = make_parallel_scheduler(denoiser, self.kind, self.num_steps)
-            result = self._picard(denoiser, scheduler, noise, cond, generator, stats)
+            result = self._picard(ModelCalls(denoiser, stats, callback), scheduler, noise, cond,
+                                  generator)
         return SampleResult(result, stats)
 
-    def _picard(self, denoiser: Denoiser, scheduler: ParallelScheduler, noise: Tensor,
-                cond: Cond, generator: torch.Generator | None, stats: SamplerStats) -> Tensor:
+    def _picard(self, calls: ModelCalls, scheduler: ParallelScheduler, noise: Tensor,
+                cond: Cond, generator: torch.Generator | None) -> Tensor:
         """Run the sliding-window Picard loop; return buf[N] (B, ...)."""
+        stats = calls.stats
         timesteps = scheduler.timesteps.to(noise.device)
         num_steps, batch = len(timesteps), noise.shape[0]
         window = min(self.window, num_steps)
@@ -124,9 +161,8 @@ class ParadigmsSampler:
             states = buf[begin:end].flatten(0, 1)                              # (L*B, ...)
             t = timesteps[begin:end].repeat_interleave(batch)                  # (L*B,)
             rows = torch.arange(batch, device=noise.device).repeat(length)
-            output = predict(denoiser, states, t, index_cond(cond, rows),
-                             f"{self.name} window [{begin}, {end})")
-            stats.record_call(length * batch)
+            output = calls(states, t, index_cond(cond, rows),
+                           f"{self.name} window [{begin}, {end})")
             stepped = scheduler.batch_step_no_noise(output, t, states).to(noise.dtype)
             delta = (stepped - states).unflatten(0, (length, batch))
             new = buf[begin] + torch.cumsum(delta + step_noise[begin:end], dim=0)

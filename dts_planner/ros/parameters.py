@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 import yaml
 
+import dts_planner.peers  # noqa: F401  (registers the peer samplers named in SAMPLERS)
 from dts_planner.ros.qos import RELIABILITY_CHOICES
 
 PACKAGE = "dts_planner"
