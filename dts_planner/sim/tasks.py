@@ -15,6 +15,13 @@ from dts_planner.sim.task_names import (  # noqa: F401 (re-exported)
 #: Tasks whose goal is a hand position: the "manipulated object" is the gripper itself.
 _HAND_GOAL_TASKS = frozenset({"reach-v3", "reach-wall-v3"})
 
+#: The part of the manipulated object the gripper takes (geom names), where it is not the whole
+#: object: the handle of the door or the wrench, not the door or the whole nut.
+GRASP_PARTS: dict[str, tuple[str, ...]] = {
+    "assembly-v3": ("WrenchHandle",), "door-open-v3": ("handle",),
+    "hammer-v3": ("HammerHandle",),
+}
+
 #: Meta-World generates this many task variations (object/goal placements) per benchmark seed.
 _VARIATIONS_PER_SEED = 50
 
@@ -43,19 +50,22 @@ def task_variation(name: str, seed: int) -> metaworld.Task:
 
 
 def object_geom_ids(model: mujoco.MjModel, name: str) -> np.ndarray:
-    """Geom ids (N,) of the task's manipulated object.
+    """Geom ids (N,) of the task's manipulated object (or of its part in `GRASP_PARTS`).
 
-    The object is every movable body (one with a joint) outside the robot; for reaching tasks it
-    is the gripper (the hand body and its descendants).
+    The object is every movable body (one with a joint) outside the robot, with the bodies
+    attached to it; for reaching tasks it is the gripper (the hand body and its descendants).
     """
+    if name in GRASP_PARTS:
+        return np.array(sorted(model.geom(part).id for part in GRASP_PARTS[name]), np.int32)
     hand = model.body("hand").id
     robot_root = model.body_rootid[hand]
     bodies = np.arange(model.nbody)
     if name in _HAND_GOAL_TASKS:
         selected = [b for b in bodies if _descends_from(model, b, hand)]
     else:
-        selected = [b for b in bodies
-                    if model.body_jntnum[b] > 0 and model.body_rootid[b] != robot_root]
+        movable = [b for b in bodies
+                   if model.body_jntnum[b] > 0 and model.body_rootid[b] != robot_root]
+        selected = [b for b in bodies if any(_descends_from(model, b, m) for m in movable)]
     return np.flatnonzero(np.isin(model.geom_bodyid, selected)).astype(np.int32)
 
 
