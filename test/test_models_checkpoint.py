@@ -1,10 +1,13 @@
 """Checkpoints: AVDC layout round trips strictly; missing/corrupt/mismatched files fail clearly."""
 
+import os
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from dts_planner.models import (
-    AVDC_METAWORLD, AVDC_THOR, CheckpointError, DEFAULT_CONFIG, load_video_model,
+    AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, CheckpointError, DEFAULT_CONFIG, load_video_model,
     read_checkpoint, save_checkpoint, UNetConfig, VideoDiffusionModel, VideoModelConfig)
 import dts_planner.models.checkpoint as checkpoint_module
 
@@ -105,6 +108,43 @@ def test_missing_corrupt_and_pickled_files_fail_clearly(tmp_path):
     torch.save({"step": 1}, empty)
     with pytest.raises(CheckpointError, match="no video U-Net weights"):
         load_video_model(empty)
+
+
+class Payload:
+    """Pickles as a call of os.system: loading it without weights_only would run a command."""
+
+    def __init__(self, marker):
+        """Touch ``marker`` if ever unpickled."""
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_malicious_pickle_is_refused_in_one_clean_line_naming_the_global(tmp_path):
+    # issue 13: torch's message had ANSI escape codes and did not name the refused global
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / "malicious.pt"
+    torch.save({"ema": {"ema_model.model.unet.x": torch.zeros(1)}, "hook": Payload(marker)},
+               path)
+    with pytest.raises(CheckpointError) as error:
+        load_video_model(path)
+    message = str(error.value)
+    assert "\n" not in message and "\x1b" not in message, message
+    assert f"{os.system.__module__}.system" in message and "pickle" in message
+    assert "weights_only=True" in message and str(path) in message
+    assert not marker.exists()
+    pickled = tmp_path / "pickled_config.pt"
+    torch.save({"config": tiny_config()}, pickled)
+    with pytest.raises(CheckpointError, match="rebuild .*configs.VideoModelConfig"):
+        read_checkpoint(pickled)
+
+
+def test_presets_have_avdc_frame_counts():
+    # AVDC's sample_per_seq counts the conditioning frame: Meta-World/iTHOR 8, Bridge 7
+    assert [preset.num_frames for preset in (AVDC_METAWORLD, AVDC_THOR, AVDC_BRIDGE)] == [7, 7, 6]
+    assert VideoDiffusionModel.noise_shape(SimpleNamespace(config=AVDC_BRIDGE), 2) == \
+        (2, 18, 48, 64)
 
 
 def test_missing_embedded_default_is_a_clear_error(tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dts_planner.models.text_encoders import (
-    ClipTextEncoder, make_text_encoder, MiniLMTextEncoder, TextEncoderUnavailable)
+    CachedTextEncoder, ClipTextEncoder, DEFAULT_CACHE_SIZE, make_text_encoder, MiniLMTextEncoder,
+    TextEncoderUnavailable)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,42 @@ def test_clip_gives_last_hidden_state_padded_like_avdc(tmp_path):
 def test_unknown_encoder_name_is_a_clear_error():
     with pytest.raises(ValueError, match="minilm"):
         make_text_encoder("t5")
+
+
+class CountingEncoder(CachedTextEncoder):
+    """A cached encoder whose embedding is a constant row; counts the ``_embed`` calls."""
+
+    dim = 4
+
+    def __init__(self, cache_size=DEFAULT_CACHE_SIZE):
+        """Count embeddings; keep ``cache_size`` of them."""
+        super().__init__(cache_size=cache_size)
+        self.embedded = []
+
+    def _batch_length(self, texts):
+        return 1
+
+    def _embed(self, text, length):
+        self.embedded.append(text)
+        return torch.full((length, self.dim), float(len(text)))
+
+
+def test_the_embedding_cache_is_a_bounded_lru():
+    # issue 13: the cache kept every instruction (800 distinct 64 kB ones grew RSS by 86 MiB)
+    assert CountingEncoder().cache_size == DEFAULT_CACHE_SIZE == 64
+    encoder = CountingEncoder(cache_size=3)
+    long_texts = [f"{i} " + "x" * 65536 for i in range(800)]
+    for text in long_texts:
+        encoder.encode([text])
+    assert len(encoder._cache) == 3 and len(encoder.embedded) == 800
+    encoder.embedded.clear()
+    encoder.encode([long_texts[797]])                  # a hit refreshes its entry ...
+    encoder.encode(["new"])                            # ... so 798 is the one evicted
+    encoder.encode([long_texts[797], long_texts[799]])
+    assert encoder.embedded == ["new"]
+    encoder.encode([long_texts[798]])
+    assert encoder.embedded == ["new", long_texts[798]]
+    assert encoder.encode(["ab", "ab"]).tolist() == [[[2.0] * 4]] * 2
+    uncached = CountingEncoder(cache_size=0)
+    uncached.encode(["a", "a"])
+    assert uncached.embedded == ["a", "a"] and not uncached._cache

