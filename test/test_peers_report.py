@@ -1,6 +1,9 @@
 """The speed-fidelity report runs end to end on a tiny configuration."""
 
+from pathlib import Path
+
 from dts_planner.bench.__main__ import main
+from dts_planner.bench.report import parse_args
 
 
 def test_tiny_report_writes_markdown_plots_and_the_eval_table(tmp_path):
@@ -16,3 +19,8 @@ def test_tiny_report_writes_markdown_plots_and_the_eval_table(tmp_path):
         assert needle in text, needle
     for name in ("frontier_wallclock", "frontier_depth", "block_speculative"):
         assert (out.parent / "img" / f"{name}.png").stat().st_size > 10_000
+    assert "no GPU lent" not in text and "CUDA GPUs:" in text
+
+
+def test_report_writes_under_the_current_directory_by_default():
+    assert parse_args([]).out == Path("docs/benchmarks.md")       # never beside the installed file

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from functools import partial
 import statistics
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dts_planner.bench.samplers import random_condition
+from dts_planner.bench.common import random_condition, time_round_robin
 from dts_planner.diffusion import predict
 from dts_planner.models import load_video_model, random_video_model, VideoDiffusionModel
 
@@ -42,21 +42,12 @@ def gflop_per_call(model: VideoDiffusionModel, inputs: Inputs) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def time_round_robin(models: dict[str, VideoDiffusionModel], calls: int, per_round: int,
-                     seed: int) -> dict[str, list[float]]:
+def time_models(models: dict[str, VideoDiffusionModel], calls: int, per_round: int,
+                seed: int) -> dict[str, list[float]]:
     """Seconds of each of ``calls`` batch-1 calls per model, models taking turns."""
     inputs = {name: batch1_inputs(model, seed) for name, model in models.items()}
-    for name, model in models.items():
-        for _ in range(3):
-            predict(model, *inputs[name], "warm-up")
-    times: dict[str, list[float]] = {name: [] for name in models}
-    while len(times[next(iter(models))]) < calls:
-        for name, model in models.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                predict(model, *inputs[name], "cost")
-                times[name].append(time.perf_counter() - start)
-    return {name: values[:calls] for name, values in times.items()}
+    return time_round_robin({name: partial(predict, model, *inputs[name], "cost")
+                             for name, model in models.items()}, calls, per_round, warmup=3)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         models[f"default U-Net at {size}x{size} (random weights)"] = random_video_model(config)
     gflops = {name: gflop_per_call(model, batch1_inputs(model, args.seed))
               for name, model in models.items()}
-    times = time_round_robin(models, args.calls, args.per_round, args.seed)
+    times = time_models(models, args.calls, args.per_round, args.seed)
     print(f"video model forward cost, batch 1, {args.threads} threads, {args.calls} calls each "
           f"(round-robin, {args.per_round} per turn); model: {shipped.config.summary()}")
     print("| model | GFLOP | median ms | p10 ms | min ms | median / first "

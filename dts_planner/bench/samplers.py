@@ -13,18 +13,20 @@ batch 1 runs PyTorch's slow native kernel on CPU; DTS drafts run at batch 1).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
 import json
 import math
 import statistics
-import time
 
 import torch
 from torch import Tensor
 
+from dts_planner.bench.common import (fidelity, metaworld_condition, random_condition,
+                                      time_round_robin)
 from dts_planner.diffusion import (Cond, DDIMSampler, DDPMSampler, DPMSolverSampler,
                                    DTSSampler, parse_spec, predict, Sampler, SampleResult)
-from dts_planner.models import (get_preset, image_to_cond, load_video_model, random_video_model,
+from dts_planner.models import (get_preset, load_video_model, random_video_model,
                                 VideoDiffusionModel)
 
 #: The paper's thresholds are absolute L2 norms over the whole video in model space, lambda0 = 11
@@ -71,53 +73,19 @@ def build_model(spec: str, preset: str, seed: int) -> VideoDiffusionModel:
     return load_video_model(None if spec == "default" else spec)
 
 
-def random_condition(model: VideoDiffusionModel, batch: int, seed: int) -> dict[str, Tensor]:
-    """Return a random conditioning frame (B, 3, H, W) in [0, 1] and text tokens (B, 8, D)."""
-    generator = torch.Generator().manual_seed(seed + 1)
-    image = torch.rand((batch, 3, *model.config.image_size), generator=generator)
-    text = torch.randn((batch, 8, model.config.text_dim), generator=generator)
-    return model.make_cond(image, text)
-
-
-def sim_condition(model: VideoDiffusionModel, batch: int, seed: int, task: str,
-                  camera: str) -> dict[str, Tensor]:
-    """Return the planner's conditioning for Meta-World ``task`` frames (seeds seed..seed+B-1).
-
-    The frames go through the planner's preprocessing and the instruction through the text
-    encoder the model config names, so the DTS distances are those a real plan sees.
-    """
-    from dts_planner.models.text_encoders import make_text_encoder
-    from dts_planner.models.preprocessing import prepare_image
-    from dts_planner.sim import MetaWorldEnv
-    frames = []
-    for offset in range(batch):
-        with MetaWorldEnv(task, camera, seed + offset, max(model.config.image_size)) as env:
-            frame = prepare_image(env.reset().rgb, model.config.image_size,
-                                  model.config.preprocess)
-            instruction = env.instruction
-        frames.append(torch.from_numpy(frame))
-    text = make_text_encoder(model.config.text_encoder).encode([instruction] * batch)
-    return model.make_cond(image_to_cond(torch.stack(frames)), text)
-
-
 def measure_forward_costs(model: VideoDiffusionModel, noise: Tensor, cond: Cond,
                           batch_sizes: list[int], repeats: int) -> dict[int, float]:
-    """Median seconds of one model call (with the sampler's NaN check) per batch size.
+    """Median seconds of one model call (with the sampler's NaN checks) per batch size.
 
     Sizes are measured round-robin, so a change of machine load hits them all alike.
     """
-    inputs = {}
+    calls = {}
     for size in batch_sizes:
         rows = torch.arange(size) % noise.shape[0]
-        inputs[size] = (noise[rows], torch.full((size,), 50),
-                        {key: value[rows] for key, value in cond.items()})
-        predict(model, *inputs[size], "warm-up")
-    times: dict[int, list[float]] = {size: [] for size in batch_sizes}
-    for _ in range(repeats):
-        for size in batch_sizes:
-            start = time.perf_counter()
-            predict(model, *inputs[size], "cost")
-            times[size].append(time.perf_counter() - start)
+        inputs = (noise[rows], torch.full((size,), 50),
+                  {key: value[rows] for key, value in cond.items()})
+        calls[size] = partial(predict, model, *inputs, "cost")
+    times = time_round_robin(calls, repeats, warmup=1)
     return {size: statistics.median(values) for size, values in times.items()}
 
 
@@ -128,23 +96,14 @@ def time_samplers(samplers: list[Sampler], model: VideoDiffusionModel, noise: Te
     Same noise and seed every run; the runs go round-robin over the samplers, so a change of
     machine load hits them all alike.
     """
-    times: list[list[float]] = [[] for _ in samplers]
-    results: list[SampleResult] = []
-    for _ in range(repeats):
-        results = []
-        for index, sampler in enumerate(samplers):
-            results.append(sampler.sample(model, noise, cond,
-                                          torch.Generator().manual_seed(seed)))
-            times[index].append(results[-1].stats.wall_time)
-    return [(statistics.median(values), result) for values, result in zip(times, results)]
+    results: dict[int, SampleResult] = {}
 
-
-def fidelity(sample: Tensor, reference: Tensor) -> tuple[float, float]:
-    """RMS error and PSNR (dB) between plans in [0, 1] image space (clamped like the output)."""
-    a = ((sample + 1) / 2).clamp(0, 1)
-    b = ((reference + 1) / 2).clamp(0, 1)
-    mse = float(((a - b) ** 2).mean())
-    return math.sqrt(mse), (math.inf if mse == 0 else 10 * math.log10(1.0 / mse))
+    def run(index: int) -> None:
+        results[index] = samplers[index].sample(model, noise, cond,
+                                                torch.Generator().manual_seed(seed))
+    times = time_round_robin({index: partial(run, index) for index in range(len(samplers))},
+                             repeats)
+    return [(statistics.median(times[index]), results[index]) for index in range(len(samplers))]
 
 
 def format_table(rows: list[BenchRow], references: dict[str, Tensor]) -> str:
@@ -198,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(args.model, args.preset, args.seed)
     noise = torch.randn(model.noise_shape(args.batch),
                         generator=torch.Generator().manual_seed(args.seed))
-    cond = (sim_condition(model, args.batch, args.seed, args.task, args.camera)
+    cond = (metaworld_condition(model, [(args.task, args.seed + offset)
+                                        for offset in range(args.batch)], args.camera)
             if args.cond == "sim" else random_condition(model, args.batch, args.seed))
     cases = default_cases(args.tuned)
     num_train_timesteps = model.schedule.num_train_timesteps
@@ -226,6 +186,6 @@ def main(argv: list[str] | None = None) -> int:
                 {"label": row.label, "median_time_s": row.median_time, "bound_s": row.bound,
                  "fidelity": {name: fidelity(row.result.sample, ref)
                               for name, ref in references.items()},
-                 "stats": {key: value for key, value in vars(row.result.stats).items()}}
+                 "stats": asdict(row.result.stats)}
                 for row in rows]}, handle, indent=1)
     return 0

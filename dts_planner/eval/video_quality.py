@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 import torch
 from tqdm import tqdm
 
+from dts_planner.common.images import labelled_grid, psnr as image_psnr
 from dts_planner.data import clip_frame_indices
-from dts_planner.data.generate_metaworld import DEFAULT_CAMERAS, parse_seeds, record_episode
 from dts_planner.models.configs import VideoModelConfig
 from dts_planner.models.preprocessing import prepare_frames
-from dts_planner.sim import DEFAULT_TASKS, MetaWorldEnv
+from dts_planner.sim import AVDC_CAMERAS, DEFAULT_TASKS, MetaWorldEnv
 
 SAMPLER_LABELS = {"ddpm": "DDPM-100", "ddim:num_steps=10": "DDIM-10", "dts": "DTS"}
 #: A pixel "changes" when a colour channel moves by more than this between first and last frame.
@@ -36,7 +36,7 @@ CHANGE_THRESHOLD = 24
 
 
 @dataclass
-class Case:
+class ExpertCase:
     """One held-out expert demonstration: frames (T + 1, H, W, 3) uint8 from reset to success."""
 
     task: str
@@ -47,12 +47,17 @@ class Case:
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Return the PSNR (dB, peak 255) of uint8 images (H, W, 3), over ``mask`` (H, W) if given."""
-    error = (image.astype(np.float64) - reference.astype(np.float64)) ** 2
-    if mask is not None:
-        error = error[mask]
-    mse = float(error.mean()) if error.size else 0.0
-    return 10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+    """Return the PSNR (dB, peak 255) of uint8 images (H, W, 3), over ``mask`` (H, W) if given.
+
+    The squared error is floored at 1e-10 (identical images score about 148 dB).
+    """
+    return float(image_psnr(image, reference, peak=255.0, mask=mask, min_mse=1e-10))
+
+
+def seed_range(text: str) -> range:
+    """Held-out seeds from ``START:STOP`` (STOP excluded)."""
+    start, _, stop = text.partition(":")
+    return range(int(start), int(stop))
 
 
 def changed_pixels(first: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -62,20 +67,25 @@ def changed_pixels(first: np.ndarray, last: np.ndarray) -> np.ndarray:
 
 
 def expert_case(task: str, camera: str, seed: int, resolution: int,
-                model_config: VideoModelConfig) -> Case:
+                model_config: VideoModelConfig) -> ExpertCase:
     """Roll out the scripted expert with a ``resolution``-px camera; keep its RGB frames.
 
     The frames are brought to the model's size as the planner brings a camera image.
     """
     with MetaWorldEnv(task, camera, seed=seed, resolution=resolution) as env:
-        episode = record_episode(env, seed)
-    frames = prepare_frames(episode.frames("rgb"), model_config.image_size,
-                            model_config.preprocess)
-    return Case(task=task, camera=camera, seed=seed, instruction=episode.instruction,
-                frames=frames)
+        observation, done = env.reset(seed=seed), False
+        rgb = [observation.rgb]
+        while not done:
+            result = env.step(env.expert_action(observation))
+            observation, done = result.observation, result.done
+            rgb.append(observation.rgb)
+        instruction = env.instruction
+    frames = prepare_frames(np.stack(rgb), model_config.image_size, model_config.preprocess)
+    return ExpertCase(task=task, camera=camera, seed=seed, instruction=instruction,
+                      frames=frames)
 
 
-def score_case(case: Case, planned_last: np.ndarray) -> dict[str, float]:
+def score_case(case: ExpertCase, planned_last: np.ndarray) -> dict[str, float]:
     """Score the planned last frame and the current frame against the true last frame (PSNR)."""
     current, target = case.frames[0], case.frames[-1]
     changed = changed_pixels(current, target)
@@ -86,25 +96,15 @@ def score_case(case: Case, planned_last: np.ndarray) -> dict[str, float]:
             "changed_fraction": float(changed.mean())}
 
 
-def plan_grid(case: Case, plans: dict[str, np.ndarray], scale: int = 2,
-              label_width: int = 72) -> Image.Image:
+def plan_grid(case: ExpertCase, plans: dict[str, np.ndarray], scale: int = 2) -> Image.Image:
     """Grid rows: the true episode (start to end), then each plan (conditioning frame first)."""
     columns = len(next(iter(plans.values()))) + 1
     rows = [case.frames[clip_frame_indices(len(case.frames), 0, columns)]]
     rows += [np.concatenate([case.frames[:1], frames]) for frames in plans.values()]
-    grid = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
-    frames = Image.fromarray(grid)
-    frames = frames.resize((frames.width * scale, frames.height * scale), Image.NEAREST)
-    image = Image.new("RGB", (frames.width + label_width, frames.height), "white")
-    image.paste(frames, (label_width, 0))
-    draw = ImageDraw.Draw(image)
-    row_height = frames.height // len(rows)
-    for row, label in enumerate(["expert", *plans]):
-        draw.text((4, row * row_height + row_height // 2 - 6), label, fill="black")
-    return image
+    return labelled_grid(rows, ["expert", *plans], scale)
 
 
-def evaluate(planner: Any, samplers: Sequence[str], cases: Sequence[Case],
+def evaluate(planner: Any, samplers: Sequence[str], cases: Sequence[ExpertCase],
              out: Path) -> list[dict[str, Any]]:
     """Plan every case with every sampler; write one grid per task; return one row per plan."""
     import dts_planner.peers  # noqa: F401  (the peer samplers may be named too)
@@ -168,8 +168,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="video model checkpoint (default: shipped)")
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
-    parser.add_argument("--cameras", nargs="+", default=list(DEFAULT_CAMERAS))
-    parser.add_argument("--seeds", type=parse_seeds, default=range(1000, 1002),
+    parser.add_argument("--cameras", nargs="+", default=list(AVDC_CAMERAS))
+    parser.add_argument("--seeds", type=seed_range, default=range(1000, 1002),
                         help='held-out seeds "START:STOP" (default 1000:1002)')
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLER_LABELS),
                         help='sampler specs, "name" or "name:key=value,..." (parse_spec)')

@@ -23,9 +23,12 @@ def frames_to_model_space(frames: Tensor) -> Tensor:
     return video / 127.5 - 1.0
 
 
-def image_to_cond(images: Tensor) -> Tensor:
-    """uint8 RGB images (B, H, W, 3) -> conditioning frames (B, 3, H, W) float in [0, 1]."""
-    return images.permute(0, 3, 1, 2).float() / 255.0
+def image_to_cond(images: Tensor | np.ndarray) -> Tensor:
+    """uint8 RGB images (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] (tensor or numpy input).
+
+    The one uint8 HWC -> float CHW converter (conditioning frames, policy inputs).
+    """
+    return torch.as_tensor(images).permute(0, 3, 1, 2).float() / 255.0
 
 
 def model_space_to_uint8(sample: Tensor) -> np.ndarray:

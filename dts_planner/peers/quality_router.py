@@ -13,6 +13,7 @@ from typing import Protocol
 
 import torch
 
+from dts_planner.common.images import psnr
 from dts_planner.diffusion import Cond, Denoiser, predict
 
 FRAME_CHANNELS = 3
@@ -31,9 +32,8 @@ def frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Returns (B, F); identical frames give +inf.
     """
-    diff = (a - b).unflatten(1, (-1, FRAME_CHANNELS))
-    mse = diff.pow(2).flatten(2).mean(dim=2)
-    return 10.0 * torch.log10(4.0 / mse)
+    frames = (-1, FRAME_CHANNELS)
+    return psnr(a.unflatten(1, frames), b.unflatten(1, frames), peak=2.0, dim=(2, 3, 4))
 
 
 class DenoisingConsistencyScorer:

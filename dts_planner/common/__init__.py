@@ -1,0 +1,4 @@
+"""Small shared helpers with no dependency on the rest of dts_planner (the lowest layer).
+
+``images``: PSNR, and the one GIF / PNG strip / labelled grid writer of frame sequences.
+"""
