@@ -1,10 +1,13 @@
-"""AVDC U-Net: the presets have AVDC's exact parameter names, shapes and counts; forward shapes."""
+"""AVDC U-Net: AVDC's exact parameter names, shapes and counts; golden forward values."""
+
+import math
 
 import pytest
 import torch
 
-from dts_planner.models import AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, UNetConfig, UNetModel
-from dts_planner.models.nn_blocks import PseudoConv3d
+from dts_planner.models import (AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_WEIGHTS,
+                                load_video_model, UNetConfig, UNetModel)
+from dts_planner.models.nn_blocks import PseudoConv3d, timestep_embedding
 
 # Keys, shapes and totals read off AVDC's own UNetModel (flow-diffusion/AVDC 176fbe1) built
 # with UnetMW / UnetThor / UnetBridge arguments.
@@ -71,16 +74,65 @@ TINY = dict(model_channels=32, num_res_blocks=1, channel_mult=(1, 2), attention_
             task_token_channels=32)
 
 
-@pytest.mark.parametrize("dims, shape", [(3, (2, 6, 4, 16, 16)), (2, (2, 15, 16, 24))])
-def test_forward_keeps_shape_and_frames(dims, shape):
+# Golden outputs of fixed-seed tiny U-Nets with nonzero output layers (float64 sums of the
+# output, and every 997th element), recorded when the time embedding moved to diffusers'
+# get_timestep_embedding (bit-identical before and after). A change of attention order, GroupNorm
+# casting, the sin/cos order or frequencies of the time embedding shows up here.
+GOLDEN = {
+    3: ((2, 6, 4, 16, 16), 248.4833777682652, 2888.368905160649,
+        [-0.2673942744731903, 0.14608047902584076, 0.5728492736816406, 0.17431284487247467,
+         -0.5477059483528137, -0.08283969759941101]),
+    2: ((2, 15, 16, 24), 58.51783127617091, 973.546138077043,
+        [0.25043827295303345, -0.19748343527317047, 0.15322530269622803]),
+}
+#: The shipped default model on a fixed input (every 4999th output element, sums).
+SHIPPED = (5961.322141560726, 28341.428700877354,
+           [-0.4388171434402466, -0.7255759835243225, -0.5986157655715942, 0.0705534815788269,
+            -0.09449975192546844, 0.5518856048583984])
+
+
+def assert_golden(out, total, absolute, elements, step):
+    out = out.double()
+    assert out.sum().item() == pytest.approx(total, rel=1e-5)
+    assert out.abs().sum().item() == pytest.approx(absolute, rel=1e-5)
+    torch.testing.assert_close(out.flatten()[::step][:len(elements)],
+                               torch.tensor(elements, dtype=torch.float64), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [3, 2])
+def test_forward_matches_golden_values_and_keeps_frames(dims):
+    shape, total, absolute, elements = GOLDEN[dims]
     torch.manual_seed(0)
     unet = UNetModel(shape[1], 3, dims=dims, **TINY).eval()
     with torch.no_grad():
-        task = unet.embed_task(torch.randn(2, 5, 32))
-        out = unet(torch.randn(shape), torch.tensor([0, 99]), task)
-    assert task.shape == (2, 128)
-    assert out.shape == (shape[0], 3, *shape[2:])
-    assert torch.isfinite(out).all()
+        for parameter in unet.parameters():           # re-draw the zero-initialised layers
+            if parameter.dim() > 1 and not parameter.any():
+                parameter.normal_(0.0, parameter[0].numel() ** -0.5)
+        generator = torch.Generator().manual_seed(1)
+        task = unet.embed_task(torch.randn(2, 5, 32, generator=generator))
+        out = unet(torch.randn(shape, generator=generator), torch.tensor([0, 99]), task)
+    assert task.shape == (2, 128) and out.shape == (shape[0], 3, *shape[2:])
+    assert_golden(out, total, absolute, elements, 997)
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="no shipped weights")
+def test_shipped_weights_give_their_golden_output():
+    model = load_video_model(None)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        x_t = torch.randn(model.noise_shape(1), generator=generator)
+        cond = model.make_cond(torch.rand(1, 3, *model.config.image_size, generator=generator),
+                               torch.randn(1, 1, model.config.text_dim, generator=generator))
+        out = model(x_t, torch.tensor([37]), cond)
+    assert_golden(out, *SHIPPED, 4999)
+
+
+def test_time_embedding_is_guided_diffusions_cos_then_sin():
+    t = torch.tensor([0, 7, 99])
+    half = torch.arange(4) / 4
+    angles = t[:, None].double() * torch.exp(-math.log(10000.0) * half)[None]
+    expected = torch.cat([angles.cos(), angles.sin()], dim=-1).float()
+    torch.testing.assert_close(timestep_embedding(t, 8), expected)
 
 
 def test_pseudo_conv3d_temporal_conv_starts_as_identity_and_never_strides_frames():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dts_planner.diffusion import DDIMSampler, make_sampler, NoiseSchedule
+from dts_planner.diffusion import DDIMSampler, NoiseSchedule, parse_spec
 from dts_planner.models import model_space_to_uint8, TINY_CONFIG
 from dts_planner.peers import (BlockSpeculativeSampler, DenoisingConsistencyScorer,
                                last_frame)
@@ -85,10 +85,19 @@ def test_default_scorer_marks_the_frame_off_the_data_distribution():
         DenoisingConsistencyScorer(denoiser, probe_t=100)
 
 
-def test_registry_entry_plans_through_the_uint8_conversion(problem):
-    sampler = make_sampler("block_speculative", tau=0.0, num_blocks=2, draft_steps=2,
-                           target="ddim", num_steps=4)
-    frames = model_space_to_uint8(sample(sampler, problem).sample)
+@pytest.mark.parametrize("tau, blocks_by_target", [(1e3, 2), (-1e3, 1)])
+def test_registry_settings_reach_the_drafter_and_the_target(problem, tau, blocks_by_target):
+    sampler = parse_spec(f"block_speculative:tau={tau},num_blocks=2,draft_steps=2,target=ddim,"
+                         "ddim.num_steps=3").build()
+    result = sample(sampler, problem)
+    frames = model_space_to_uint8(result.sample)
     assert frames.shape == (2, 2 * TINY_CONFIG.num_frames, 8, 8, 3)
+    stats = result.stats
+    parts = [(part.sampler, part.depth) for part in stats.parts]
+    drafted = [("ddim2", 2)] if blocks_by_target == 1 else [("ddim2", 2), ("ddim3", 3)]
+    assert parts == [("ddim3", 3)] + drafted                 # block 0: target; block 1: draft
+    assert stats.target_calls == 3 * blocks_by_target and stats.draft_calls == 2
+    assert stats.depth == 3 * blocks_by_target + 2 + 1        # + the router's probe call
+    assert stats.router_tau == tau and stats.accepted_per_round[1] == [2 - blocks_by_target] * 2
     with pytest.raises(ValueError, match="'image'"):
         sampler.sample(problem[0], problem[1], None)

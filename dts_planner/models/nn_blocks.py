@@ -7,9 +7,7 @@ conv) and attention runs over the pixels of each frame separately.
 
 from __future__ import annotations
 
-import math
-
-import torch
+from diffusers.models.embeddings import get_timestep_embedding
 from torch import nn, Tensor
 import torch.nn.functional as F
 
@@ -17,12 +15,13 @@ GROUPS = 32  # GroupNorm groups: every width must be a multiple of this
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal embedding of integer steps ``t`` (B,) -> (B, dim): cosines then sines."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]
-    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(embedding, (0, dim % 2))
+    """Sinusoidal embedding of integer steps ``t`` (B,) -> (B, dim): cosines then sines.
+
+    guided-diffusion's (AVDC's) embedding, frequencies exp(-log(max_period) i / (dim // 2)):
+    diffusers' ``get_timestep_embedding`` with ``flip_sin_to_cos=True, downscale_freq_shift=0``.
+    """
+    return get_timestep_embedding(t, dim, flip_sin_to_cos=True, downscale_freq_shift=0,
+                                  max_period=max_period)
 
 
 class PseudoConv3d(nn.Module):
