@@ -11,7 +11,7 @@ from dts_planner.diffusion.calls import StepCallback
 from dts_planner.diffusion.denoiser import Cond, Denoiser
 from dts_planner.diffusion.schedule import NoiseSchedule, PredictionType
 from dts_planner.diffusion.sequential import sample_sequential
-from dts_planner.diffusion.settings import SamplerSettings, setting
+from dts_planner.diffusion.settings import checked, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult
 
 
@@ -72,10 +72,8 @@ class DDIMSampler:
 
     def __init__(self, num_steps: int) -> None:
         """Sample in ``num_steps`` steps (1 <= num_steps <= T)."""
-        self.settings = DDIMSettings(num_steps)
-        self.settings.require()
-        self.num_steps = num_steps
-        self.name = self.settings.label
+        self.settings = checked(DDIMSettings(num_steps))
+        self.num_steps, self.name = num_steps, self.settings.label
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
                generator: torch.Generator | None = None,

@@ -18,7 +18,7 @@ from dts_planner.diffusion.calls import StepCallback
 from dts_planner.diffusion.denoiser import Cond, Denoiser
 from dts_planner.diffusion.schedule import NoiseSchedule, PredictionType
 from dts_planner.diffusion.sequential import sample_sequential
-from dts_planner.diffusion.settings import SamplerSettings, setting
+from dts_planner.diffusion.settings import checked, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult
 
 
@@ -50,10 +50,8 @@ class DDPMSampler:
 
     def __init__(self, clip_x0: bool = True) -> None:
         """Clamp the x0 prediction to [-1, 1] each step when ``clip_x0``."""
-        self.settings = DDPMSettings(clip_x0)
-        self.settings.require()
-        self.clip_x0 = clip_x0
-        self.name = self.settings.label
+        self.settings = checked(DDPMSettings(clip_x0))
+        self.clip_x0, self.name = clip_x0, self.settings.label
 
     def sample(self, denoiser: Denoiser, noise: Tensor, cond: Cond,
                generator: torch.Generator | None = None,

@@ -13,7 +13,7 @@ from dts_planner.diffusion.ddim import steps_reasons
 from dts_planner.diffusion.denoiser import Cond, Denoiser
 from dts_planner.diffusion.schedule import NoiseSchedule
 from dts_planner.diffusion.sequential import sample_sequential
-from dts_planner.diffusion.settings import SamplerSettings, setting
+from dts_planner.diffusion.settings import checked, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult
 
 
@@ -49,11 +49,8 @@ class DPMSolverSampler:
 
     def __init__(self, num_steps: int, order: int = 2) -> None:
         """Sample in ``num_steps`` model calls with a multistep solver of ``order``."""
-        self.settings = DPMSolverSettings(num_steps, order)
-        self.settings.require()
-        self.num_steps = num_steps
-        self.order = order
-        self.name = self.settings.label
+        self.settings = checked(DPMSolverSettings(num_steps, order))
+        self.num_steps, self.order, self.name = num_steps, order, self.settings.label
 
     def make_scheduler(self, denoiser: Denoiser) -> DPMSolverMultistepScheduler:
         """Return a fresh diffusers scheduler with the denoiser's betas and prediction type."""

@@ -26,7 +26,7 @@ from dts_planner.diffusion.calls import ModelCalls, StepCallback
 from dts_planner.diffusion.ddim import ddim_step
 from dts_planner.diffusion.denoiser import Cond, Denoiser, index_cond, SamplingError
 from dts_planner.diffusion.schedule import NoiseSchedule
-from dts_planner.diffusion.settings import divisors, SamplerSettings, setting
+from dts_planner.diffusion.settings import checked, divisors, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult, SamplerStats
 
 Distance = Literal["l2", "rms"]
@@ -111,9 +111,9 @@ class DTSSampler:
                  progression: Progression = "linear", max_rounds: int | None = 0,
                  reuse_draft_outputs: bool = True) -> None:
         """Check the settings; ``max_rounds`` 0 (or None) means no limit."""
-        self.settings = DTSSettings(draft_stride, target_stride, chunk, threshold, increment,
-                                    distance, progression, max_rounds or 0, reuse_draft_outputs)
-        self.settings.require()
+        self.settings = checked(DTSSettings(draft_stride, target_stride, chunk, threshold,
+                                            increment, distance, progression, max_rounds or 0,
+                                            reuse_draft_outputs))
         self.draft_stride = draft_stride
         self.target_stride = target_stride
         self.chunk = chunk

@@ -153,6 +153,12 @@ class SamplerSettings:
         raise TypeError(f"the {self.name} sampler runs no target sampler")
 
 
+def checked(settings: SamplerSettings) -> SamplerSettings:
+    """Return ``settings`` after ``require()`` (the schedule-free checks of a constructor)."""
+    settings.require()
+    return settings
+
+
 def format_value(value: ParamValue) -> str:
     """Spec text of a value: repr for floats (round-trips exactly), true/false for bools."""
     if isinstance(value, bool):

@@ -27,7 +27,7 @@ from torch import Tensor
 from dts_planner.diffusion import (Cond, ddim_timesteps, Denoiser, index_cond, ModelCalls,
                                    NoiseSchedule, SampleResult, SamplerSettings, SamplerStats,
                                    setting, StepCallback)
-from dts_planner.diffusion.settings import divisors
+from dts_planner.diffusion.settings import checked, divisors
 
 ParallelKind = Literal["ddim", "ddpm"]
 ParallelScheduler = DDIMParallelScheduler | DDPMParallelScheduler
@@ -112,8 +112,7 @@ class ParadigmsSampler:
     def __init__(self, num_steps: int = 100, window: int = 8, tolerance: float = 0.1,
                  kind: ParallelKind = "ddim"):
         """Check and store the settings (rules: :class:`ParadigmsSettings`)."""
-        self.settings = ParadigmsSettings(num_steps, window, tolerance, kind)
-        self.settings.require()
+        self.settings = checked(ParadigmsSettings(num_steps, window, tolerance, kind))
         self.num_steps = num_steps
         self.window = window
         self.tolerance = tolerance
