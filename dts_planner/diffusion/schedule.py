@@ -29,7 +29,6 @@ class NoiseSchedule:
         scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps,
                                   beta_schedule=beta_schedule, trained_betas=trained_betas)
         self.num_train_timesteps = num_train_timesteps
-        self.beta_schedule = beta_schedule
         self.betas: Tensor = scheduler.betas.to(torch.float64)              # (T,)
         self.alphas_cumprod: Tensor = torch.cumprod(1.0 - self.betas, 0)    # (T,)
         # index t + 1: entry 0 is t = -1 (clean sample)
