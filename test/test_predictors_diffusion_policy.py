@@ -80,24 +80,25 @@ def test_progress_goal_is_the_frame_after_the_nearest_one():
     """The goal follows the camera along the plan; a stalled robot asks for a new plan."""
     torch.manual_seed(0)
     predictor = DiffusionPolicyPredictor(DiffusionPolicy(GOAL_ONLY).eval(), patience=2)
-    frames = np.stack([np.full((16, 16, 3), 40 * i, np.uint8) for i in range(5)])
-    observation = FakeObservation(frames[0], np.ones((16, 16), np.float32),
+    frames = np.stack([np.full((16, 16, 3), 40 * i, np.uint8) for i in range(6)])
+    start, plan = frames[0], frames[1:]          # the plan was made from `start`
+    observation = FakeObservation(start, np.ones((16, 16), np.float32),
                                   np.zeros((16, 16), bool), np.zeros(3), intrinsics(16.0, 16),
                                   np.eye(4))
-    first = predictor.predict(observation, frames)
-    assert (first.info["progress"], first.info["goal_index"], first.replan) == (0, 1, False)
-    observation.rgb = frames[2]
-    assert predictor.predict(observation, frames).info["goal_index"] == 3
-    observation.rgb = frames[1]              # progress never moves backwards
-    assert predictor.predict(observation, frames).info["goal_index"] == 3
-    assert predictor.predict(observation, frames).replan      # stalled for 2 calls
-    observation.rgb = frames[4]
-    assert predictor.predict(observation, frames).replan      # at the plan's last frame
+    first = predictor.predict(observation, plan)
+    assert (first.info["progress"], first.info["goal_index"], first.replan) == (0, 0, False)
+    observation.rgb = plan[1]
+    assert predictor.predict(observation, plan).info["goal_index"] == 2
+    observation.rgb = plan[0]                # progress never moves backwards
+    assert predictor.predict(observation, plan).info["goal_index"] == 2
+    assert predictor.predict(observation, plan).replan      # stalled for 2 calls
+    observation.rgb = plan[4]
+    assert predictor.predict(observation, plan).replan      # at the plan's last frame
     # a still plan (the current frame repeated) gives the current frame as the goal
     predictor.reset()
-    still = np.repeat(frames[:1], 5, axis=0)
-    observation.rgb = frames[0]
-    assert predictor.predict(observation, still).info["progress"] == 0
+    observation.rgb = start
+    chunk = predictor.predict(observation, np.repeat(start[None], 5, axis=0))
+    assert chunk.info["goal_index"] == 0 and chunk.info["progress"] == 0
 
 
 def test_predictor_feeds_back_the_last_executed_gripper_effort():

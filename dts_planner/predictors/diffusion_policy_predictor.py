@@ -3,11 +3,12 @@
 Each call samples 16 actions towards one goal frame of the plan and executes the first
 `num_execute`. Which frame is the goal:
 
-- ``goal_selection="progress"``: the plan frame nearest to the current camera image (mean
-  absolute difference at the policy's image size; it never moves backwards within a plan)
-  marks how far along the plan the robot is; the goal is the frame after it. The predictor asks
-  for a new plan when the last frame is reached, or when the progress has not moved for
-  `patience` calls.
+- ``goal_selection="progress"``: of the camera image the plan started from and the plan's
+  frames, the one nearest to the current camera image (mean absolute difference at the
+  policy's image size; it never moves backwards within a plan) marks how far along the plan the
+  robot is; the goal is the frame after it. The predictor asks for a new plan when the last
+  frame is reached, when the progress has not moved for `patience` calls, or after
+  `max_calls_per_plan` calls.
 - ``goal_selection="schedule"``: the goal advances every `calls_per_goal` calls and a new plan
   is asked for after `goals_per_plan` goals (GCP: 5 calls per goal, the first 2 frames).
 
@@ -77,15 +78,19 @@ class DiffusionPolicyPredictor:
         self._gripper = 0.0
         self._new_plan(None)
 
-    def _new_plan(self, plan_frames: np.ndarray | None) -> None:
-        """Start following plan_frames (F, H, W, 3) (None: no plan)."""
+    def _new_plan(self, plan_frames: np.ndarray | None, rgb: np.ndarray | None = None) -> None:
+        """Start following plan_frames (F, H, W, 3) made from camera image rgb (None: none)."""
         size = self.policy.config.image_size
-        self._small = (None if plan_frames is None else
-                       np.stack([resize_square(f, size) for f in plan_frames]).astype(np.float32))
-        self._goal, self._calls, self._progress, self._still = 0, 0, -1, 0
+        self._small = (None if plan_frames is None else np.stack(
+            [resize_square(f, size) for f in (rgb, *plan_frames)]).astype(np.float32))
+        self._goal, self._calls, self._progress, self._still = 0, 0, 0, 0
 
     def _progress_goal(self, rgb: np.ndarray) -> tuple[int, bool]:
-        """Goal index from the plan frame nearest to the camera image; and whether to replan."""
+        """Goal (a plan frame index) after the frame nearest to rgb; and whether to replan.
+
+        Progress p indexes [start image, plan frame 0, ..., plan frame F - 1]; goal = plan frame
+        p (the one after it).
+        """
         current = resize_square(rgb, self.policy.config.image_size).astype(np.float32)
         distances = np.abs(self._small - current[None]).mean(axis=(1, 2, 3))
         nearest = int(np.argmin(distances))
@@ -93,17 +98,16 @@ class DiffusionPolicyPredictor:
             self._progress, self._still = nearest, 0
         else:
             self._still += 1
-        last = len(self._small) - 1
-        goal = min(self._progress + 1, last)
-        replan = (self._progress >= last or self._still >= self.patience
+        frames = len(self._small) - 1
+        replan = (self._progress >= frames or self._still >= self.patience
                   or self._calls + 1 >= self.max_calls_per_plan)
-        return goal, replan
+        return min(self._progress, frames - 1), replan
 
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:
         """Actions (16, 4) towards the current goal frame; execute the first num_execute."""
         if self._plans.is_new(plan_frames):
-            self._new_plan(plan_frames)
+            self._new_plan(plan_frames, np.asarray(observation.rgb))
         config = self.policy.config
         if self.goal_selection == "progress":
             goal_index, replan = self._progress_goal(np.asarray(observation.rgb))
