@@ -29,6 +29,8 @@ source "$_dts_root/install/setup.bash"
 ((_dts_nounset)) && set -u
 
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+# Camera-size frames through Fast DDS shared memory (config/fastdds_large_frames.xml says why).
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_dts_root/config/fastdds_large_frames.xml}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 # Pick a domain per shell unless given, so parallel runs on one machine don't cross-talk.
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 1 ))}"

@@ -1,15 +1,22 @@
-"""Closed-loop Meta-World smoke run with a tiny random video model (1 task, 1 seed, few steps)."""
+"""Closed-loop Meta-World evaluation: parsers, smoke run, resuming, and both drivers.
+
+The same episodes are driven directly and through the ROS graph (one policy, two drivers).
+"""
+
+from __future__ import annotations
 
 import argparse
 
 import pytest
 import torch
 
-from dts_planner.eval.metaworld import evaluate, load_log, parse_sampler, parse_seeds, report
-from dts_planner.models import UNetConfig, VideoDiffusionModel, VideoModelConfig
+from dts_planner.diffusion import DDPMSettings, DDIMSettings
+from dts_planner.eval.metaworld import (
+    EpisodeLog, evaluate, load_log, parse_args, parse_method, parse_seeds, report)
+from dts_planner.models import random_video_model, UNetConfig, VideoModelConfig
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.planning import VideoPlanner
-from dts_planner.diffusion import make_sampler
+from dts_planner.planning.factory import build_planner
 
 TINY_VIDEO = VideoModelConfig(
     image_size=(32, 32), num_frames=3,
@@ -19,34 +26,33 @@ TINY_VIDEO = VideoModelConfig(
 
 
 @pytest.fixture(scope="module")
-def planner():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = VideoDiffusionModel(TINY_VIDEO).eval()
-    yield VideoPlanner(model, make_text_encoder("minilm"), make_sampler("ddpm"))
-    torch.set_num_threads(threads)
+def planner() -> VideoPlanner:
+    """Return a tiny random-weight (nonzero) planner."""
+    return VideoPlanner(random_video_model(TINY_VIDEO, seed=0), make_text_encoder("minilm"),
+                        DDPMSettings().build())
 
 
-def _args(**overrides):
-    args = argparse.Namespace(tasks=["button-press"], seeds=[1000], camera="corner",
-                              resolution=32, sampler=["dts"],
-                              predictor="optical_flow", max_steps=8, max_plans=2, gif=True)
-    vars(args).update(overrides)
-    return args
+def _args(*argv: str) -> argparse.Namespace:
+    return parse_args(["--tasks", "button-press", "--cameras", "corner", "--seeds", "1000",
+                       "--resolution", "32", "--sampler", "dts", "--max-steps", "8",
+                       "--max-plans", "2", *argv])
 
 
-def test_parsers():
-    assert parse_sampler("ddim:num_steps=10,distance=rms") == (
-        "ddim", {"num_steps": 10, "distance": "rms"})
-    assert parse_sampler("ddpm") == ("ddpm", {})
+def test_parsers() -> None:
+    assert parse_method("ddim:num_steps=10") == DDIMSettings(num_steps=10)
+    assert parse_method("oracle") == "oracle"
+    with pytest.raises(argparse.ArgumentTypeError, match="num_steps"):
+        parse_method("ddim:num_steps=0")
     assert parse_seeds("1000:1003") == [1000, 1001, 1002] and parse_seeds("4,7") == [4, 7]
+    assert len(parse_args([]).tasks) == 11 and parse_args([]).cameras == [
+        "corner", "corner2", "corner3"]
 
 
-def test_closed_loop_smoke_with_tiny_random_model(planner, tmp_path):
-    results, reference = evaluate(_args(), planner, log=tmp_path / "episodes.jsonl")
+def test_closed_loop_smoke_and_resume(planner, tmp_path) -> None:
+    log = tmp_path / "episodes.jsonl"
+    results, reference = evaluate(_args(), planner, log=EpisodeLog(log))
     (episode,) = results["optical_flow/dts"]
-    assert episode.actions_in_space
+    assert episode.actions_in_space and episode.camera == "corner"
     assert 1 <= episode.steps <= 8
     assert 1 <= len(episode.plans) <= 2
     assert all(p.nfe >= p.depth >= 1 and p.time_s > 0 for p in episode.plans)
@@ -57,16 +63,36 @@ def test_closed_loop_smoke_with_tiny_random_model(planner, tmp_path):
     assert table.count("\n") == 2 + 2  # header, rule, task row, "all" row
     assert (tmp_path / "summary.csv").read_text().startswith("method,task,episodes")
     assert (tmp_path / "optical_flow_dts.gif").stat().st_size > 0
-    logged, logged_reference = load_log(tmp_path / "episodes.jsonl")
+    logged, logged_reference = load_log(log)
     assert logged_reference == reference
     assert [(e.success, e.steps, e.plans) for e in logged["optical_flow/dts"]] == [
         (episode.success, episode.steps, episode.plans)]
+    again, _ = evaluate(_args("--seeds", "1000,1001"), planner, log=EpisodeLog(log))  # resumes
+    assert [e.seed for e in again["optical_flow/dts"]] == [1000, 1001]
+    assert len(log.read_text().splitlines()) == 2
 
 
-def test_baselines_need_no_video_model(tmp_path):
-    results, reference = evaluate(_args(predictor="random", max_steps=10), None)
+def test_baselines_need_no_video_model(tmp_path) -> None:
+    results, reference = evaluate(_args("--predictor", "random", "--max-steps", "10"), None)
     (episode,) = results["random"]
     assert episode.steps == 10 and episode.actions_in_space and not episode.plans
     assert not reference["all"]
-    summary = report(results, reference, tmp_path)
-    assert "| random | all | 1 |" in summary
+    assert "| random | all | 1 |" in report(results, reference, tmp_path)
+
+
+def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
+    """The same episode, driven directly and through the nodes: same success, steps, plans."""
+    from dts_planner.ros.policy_graph import evaluate_via_ros
+    args = parse_args(["--tasks", "drawer-close", "--cameras", "corner", "--seeds", "0",
+                       "--sampler", "ddim:num_steps=2", "--max-steps", "150", "--no-gif",
+                       "--no-reference"])
+    planner = build_planner("", "", 0, "default", DDPMSettings().build(),
+                            torch.device("cpu"))[0]
+    direct, _ = evaluate(args, planner)
+    via_ros, _ = evaluate_via_ros(args, EpisodeLog(None))
+
+    def outcome(results: dict) -> list:
+        return [(e.seed, e.success, e.steps, len(e.plans), [p.nfe for p in e.plans])
+                for e in results["optical_flow/ddim:num_steps=2"]]
+    assert outcome(direct) == outcome(via_ros)
+    assert outcome(direct)[0][1], "the shipped model solves drawer-close seed 0 in 150 steps"

@@ -1,4 +1,4 @@
-"""The planner node's model loading: AVDC-style checkpoints (no stored config) need a preset."""
+"""The planner factory: AVDC-style checkpoints (no stored config) need a preset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from dts_planner.diffusion import DDIMSampler
 from dts_planner.models import CheckpointError, get_preset, random_video_model, save_checkpoint
-from dts_planner.ros.model_loading import build_planner
+from dts_planner.planning.factory import build_planner
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from std_msgs.msg import Header
 
 from dts_planner.ros.image_conversion import (
     check_image, depth_to_image, depth_to_metres, image_to_rgb, ImageConversionError,
-    mask_to_bool, mask_to_image, rgb_to_image, tile_frames, with_source_frame)
+    mask_to_bool, mask_to_image, rgb_to_image, with_source_frame)
+from dts_planner.common.images import tile_frames
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)

@@ -6,14 +6,12 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 import pytest
 
-from dts_planner.diffusion import make_sampler
+from dts_planner.diffusion import NoiseSchedule, sampler_names, settings_class
 from dts_planner.ros import parameters
 from dts_planner.ros.parameters import (
-    BRIDGE_PARAMS, check_values, load_defaults, PLANNER_PARAMS, PREDICTOR_PARAMS,
-    sampler_kwargs)
+    ALL_PARAMS as ALL_SPECS, check_values, load_defaults, PLANNER_PARAMS, sampler_reasons,
+    sampler_settings)
 from dts_planner.ros.qos import latched_qos, make_qos
-
-ALL_SPECS = {spec.name: spec for spec in PLANNER_PARAMS + PREDICTOR_PARAMS + BRIDGE_PARAMS}
 
 
 def test_yaml_is_the_single_source_of_defaults() -> None:
@@ -34,38 +32,58 @@ def test_defaults_pass_their_own_checks(name: str) -> None:
 
 
 def test_every_default_sampler_builds() -> None:
-    """The YAML's settings build every sampler the planner offers."""
+    """The YAML's settings validate and build every sampler the planner offers."""
     defaults = load_defaults()
+    assert parameters.SAMPLERS == tuple(sampler_names())
+    assert not sampler_reasons(defaults, NoiseSchedule.avdc())
     for name in parameters.SAMPLERS:
-        assert make_sampler(name, **sampler_kwargs({**defaults, "sampler": name})).name
+        assert sampler_settings(defaults, name).build().name
+
+
+def test_sampler_parameters_come_from_the_registry() -> None:
+    """Every setting of every registered sampler is a runtime planner parameter, with bounds."""
+    declared = {spec.name: spec for spec in PLANNER_PARAMS}
+    for name in sampler_names():
+        for info in settings_class(name).parameters():
+            spec = declared[info.key]
+            assert spec.runtime and spec.bounds == info.bounds and spec.choices == info.choices
+    sampler = declared["sampler"]
+    assert sampler.choices == tuple(sampler_names())
+    assert "one of: dts" in sampler.descriptor("dts").additional_constraints
 
 
 def test_check_values_gives_reasons() -> None:
     """Bad choices and out-of-range numbers are rejected with a reason naming the parameter."""
     reasons = check_values(PLANNER_PARAMS, {
-        "sampler": "euler", "max_image_age_s": -1.0, "dts.chunk": 3, "unknown": 1})
-    assert len(reasons) == 2
+        "sampler": "euler", "max_image_age_s": -1.0, "dts.chunk": 3, "unknown": 1,
+        "dts.threshold": float("nan")})
+    assert len(reasons) == 3
     assert "sampler='euler'" in reasons[0] and "dts" in reasons[0]
-    assert "max_image_age_s=-1.0" in reasons[1]
+    assert "max_image_age_s=-1.0" in reasons[1] and "[0.001, 3600]" in reasons[1]
+    assert "dts.threshold=nan" in reasons[2]
     assert parameters.result(reasons).successful is False
     assert parameters.result([]).successful is True
 
 
-def test_sampler_kwargs_select_the_sampler_section() -> None:
-    """Only `<sampler>.*` values become keyword arguments; max_rounds 0 means no limit."""
-    values = {"sampler": "dts", "dts.chunk": 4, "dts.max_rounds": 0, "ddim.num_steps": 3}
-    assert sampler_kwargs(values) == {"chunk": 4, "max_rounds": None}
-    assert sampler_kwargs({**values, "sampler": "ddim"}) == {"num_steps": 3}
+def test_settings_of_every_sampler_are_checked_against_the_schedule() -> None:
+    """A setting of a sampler not in use is checked too, with the reason and allowed values."""
+    values = {**load_defaults(), "sampler": "ddim", "dts.target_stride": 3}
+    reasons = sampler_reasons(values, NoiseSchedule.avdc())
+    assert reasons == ["dts.target_stride=3 must divide dts.draft_stride=10: allowed 1, 2, 5, "
+                       "10"]
+    for key, value in (("ddim.num_steps", 500), ("paradigms.num_steps", 30),
+                       ("dpm_solver.num_steps", 500), ("dts.draft_stride", 9)):
+        assert any(key in reason for reason in sampler_reasons(
+            {**load_defaults(), key: value}, NoiseSchedule.avdc())), key
 
 
 def test_block_speculative_gets_its_target_sampler_parameters() -> None:
-    """The block sampler's target is built from the target's own section; 0 = automatic."""
+    """The block sampler's target is built from the target's own section."""
     values = {**load_defaults(), "sampler": "block_speculative",
-              "block_speculative.target": "ddim", "ddim.num_steps": 5, "srds.num_segments": 0}
-    kwargs = sampler_kwargs(values)
-    assert kwargs["target"] == "ddim" and kwargs["num_steps"] == 5 and "chunk" not in kwargs
-    assert make_sampler("block_speculative", **kwargs).target.num_steps == 5
-    assert sampler_kwargs({**values, "sampler": "srds"})["num_segments"] is None
+              "block_speculative.target": "ddim", "ddim.num_steps": 5}
+    settings = sampler_settings(values)
+    assert settings.target_settings.num_steps == 5
+    assert settings.build().target.num_steps == 5
 
 
 def test_qos_from_strings() -> None:

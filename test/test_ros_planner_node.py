@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
+from dts_msgs.srv import RequestPlan
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
+import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from ros_helpers import camera_image, instruction, overrides, start_planner, TINY_PLANNER
 from sensor_msgs.msg import Image
-from std_srvs.srv import Trigger
 import torch
 
 from dts_planner.ros.planner_node import PlannerNode
@@ -88,23 +91,27 @@ def test_parameters_are_validated_and_take_effect(ros) -> None:
     probe.connect()
     probe.instruct(planner)
 
-    def set_params(**values) -> list:
-        return planner.set_parameters(overrides(values))
+    def set_params(**values):
+        (result,) = planner.set_parameters_atomically(overrides(values)),
+        return result
 
-    bad = set_params(sampler="euler")[0]
+    bad = set_params(sampler="euler")
     assert not bad.successful and "sampler='euler'" in bad.reason
-    # target_stride must divide draft_stride (10); checked once dts is the sampler
-    assert set_params(**{"dts.target_stride": 3})[0].successful
-    bad = set_params(sampler="dts")[0]
-    assert not bad.successful and "target_stride" in bad.reason
-    assert not set_params(max_image_age_s=-1.0)[0].successful    # below the declared range
-    assert not set_params(device="cuda:3")[0].successful         # read-only
-    assert set_params(**{"dts.target_stride": 2})[0].successful
-    assert set_params(sampler="dpm_solver", **{"dpm_solver.num_steps": 3}) \
-        and planner.get_parameter("sampler").value == "dpm_solver"
+    # every sampler's settings are checked against the model's T = 100, in use or not
+    bad = set_params(**{"dts.target_stride": 3})
+    assert not bad.successful and "allowed 1, 2, 5, 10" in bad.reason
+    for key, value in (("ddim.num_steps", 500), ("paradigms.num_steps", 30),
+                       ("dpm_solver.num_steps", 500), ("dts.draft_stride", 9)):
+        result = set_params(**{key: value})
+        assert not result.successful and key in result.reason, (key, result.reason)
+    assert not set_params(max_image_age_s=-1.0).successful    # below the declared range
+    assert not set_params(device="cpu").successful             # read-only
+    assert set_params(**{"dts.draft_stride": 20, "dts.target_stride": 5}).successful
+    assert set_params(sampler="dpm_solver", **{"dpm_solver.num_steps": 3}).successful
+    assert planner.get_parameter("sampler").value == "dpm_solver"
     probe.send(planner, camera_image(probe.node))
     assert ros.wait_for(lambda: probe.reports, 20.0)
-    assert probe.reports[0].sampler.startswith("dpm") and probe.reports[0].nfe == 3
+    assert probe.reports[0].sampler == "dpm_solver3" and probe.reports[0].nfe == 3
 
 
 def test_lifecycle_transitions_over_services(ros) -> None:
@@ -135,22 +142,23 @@ def test_lifecycle_transitions_over_services(ros) -> None:
 
 
 def test_configure_rejects_missing_cuda_and_bad_model(ros) -> None:
-    if torch.cuda.is_available():
-        return   # the CUDA-absent branch cannot happen on this machine
-    planner = ros.add_node(PlannerNode(
-        context=ros.context, namespace="/p4",
-        parameter_overrides=overrides({**TINY_PLANNER, "device": "cuda:0"})))
-    assert planner.trigger_configure() == TransitionCallbackReturn.FAILURE
-    assert "CUDA" in planner._error
-    fallback = ros.add_node(PlannerNode(
-        context=ros.context, namespace="/p4b", parameter_overrides=overrides(
-            {**TINY_PLANNER, "device": "cuda:0", "allow_cpu_fallback": True})))
-    assert fallback.trigger_configure() == TransitionCallbackReturn.SUCCESS
     missing = ros.add_node(PlannerNode(
         context=ros.context, namespace="/p4c", parameter_overrides=overrides(
             {**TINY_PLANNER, "model_preset": "", "model_path": "/no/such/model.pt"})))
     assert missing.trigger_configure() == TransitionCallbackReturn.FAILURE
-    assert "/no/such/model.pt" in missing._error
+    assert "/no/such/model.pt" in missing._error and "restart" in missing._error
+    if torch.cuda.is_available():
+        pytest.skip("the CUDA-absent branch cannot happen on this machine")
+    planner = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p4",
+        parameter_overrides=overrides({**TINY_PLANNER, "device": "cuda:0"})))
+    assert planner.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "CUDA" in planner._error and "allow_cpu_fallback:=true" in planner._error
+    assert "restart" in planner._error and "ros2 lifecycle" not in planner._error
+    fallback = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p4b", parameter_overrides=overrides(
+            {**TINY_PLANNER, "device": "cuda:0", "allow_cpu_fallback": True})))
+    assert fallback.trigger_configure() == TransitionCallbackReturn.SUCCESS
 
 
 def test_bad_inputs_are_counted_and_the_node_survives(ros) -> None:
@@ -194,22 +202,48 @@ def test_bad_inputs_are_counted_and_the_node_survives(ros) -> None:
     assert ros.wait_for(lambda: probe.plans, 20.0)                 # still alive and planning
 
 
-def test_on_demand_policy_plans_once_per_instruction_and_on_replan(ros) -> None:
+def test_on_demand_plans_once_per_request_from_a_new_enough_frame(ros) -> None:
     planner = start_planner(ros, "/p6", replan_policy="on_demand")
     probe = Probe(ros, "/p6")
     probe.connect()
     probe.instruct(planner)
-    for _ in range(3):
-        probe.send(planner, camera_image(probe.node))
-        ros.wait_for(lambda: False, 0.2)
+    request = probe.node.create_client(RequestPlan, "request_plan")
+    assert request.wait_for_service(10.0)
+    first = camera_image(probe.node)
+    probe.send(planner, first)
+    assert not ros.wait_for(lambda: probe.reports, 0.5)        # no request, no plan
+    newer = camera_image(probe.node, seed=3)                    # stamped after `first`
+    answer = request.call(RequestPlan.Request(min_stamp=newer.header.stamp, seed=77), 10.0)
+    assert answer.accepted
+    assert not ros.wait_for(lambda: probe.reports, 0.5)        # `first` is too old for it
+    probe.send(planner, newer)
     assert ros.wait_for(lambda: probe.plans, 20.0)
-    ros.wait_for(lambda: False, 0.5)
-    assert len(probe.plans) == 1
-    replan = probe.node.create_client(Trigger, "replan")
-    assert replan.wait_for_service(10.0) and replan.call(Trigger.Request(), 10.0).success
-    probe.send(planner, camera_image(probe.node, seed=3))
+    assert probe.plans[0].header == newer.header and probe.reports[0].seed == 77
+    refused = request.call(RequestPlan.Request(seed=-5), 10.0)
+    assert not refused.accepted and "seed" in refused.message
+    assert request.call(RequestPlan.Request(), 10.0).accepted   # defaults: newest frame
     assert ros.wait_for(lambda: len(probe.plans) == 2, 20.0)
-    assert planner.health.counts()["replans_requested"] == 1
+    assert probe.plans[1].header == newer.header and probe.reports[-1].seed == -1
+    assert not ros.wait_for(lambda: len(probe.plans) > 2, 0.5)
+    assert planner.health.counts()["plan_requests"] == 3
+
+
+def test_deactivate_cancels_the_plan_in_flight(ros) -> None:
+    planner = start_planner(ros, "/p8", sampler="ddpm", image_size=64,
+                            replan_policy="on_demand", warmup_runs=0)
+    probe = Probe(ros, "/p8")
+    probe.connect()
+    probe.instruct(planner)
+    probe.send(planner, camera_image(probe.node))
+    request = probe.node.create_client(RequestPlan, "request_plan")
+    assert request.wait_for_service(10.0) and request.call(RequestPlan.Request(), 10.0).accepted
+    assert ros.wait_for(lambda: planner._in_flight is not None, 10.0)
+    ros.wait_for(lambda: False, 0.2)
+    started = time.monotonic()
+    assert planner.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert time.monotonic() - started < 2.0
+    assert ros.wait_for(lambda: PlanDiagnostics.CANCELLED in probe.statuses(), 5.0)
+    assert not probe.plans and planner.health.counts()["plans_cancelled"] == 1
 
 
 def test_diagnostics_and_lazy_debug_image(ros) -> None:

@@ -1,4 +1,4 @@
-"""Latest-value slot, worker thread, health counters and observation assembly (no ROS graph)."""
+"""Latest-value slot, worker thread, health counters and approximate-time sync (no graph)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
 import numpy as np
+import pytest
 
 from dts_planner.ros.diagnostics import NodeHealth
-from dts_planner.ros.observation_sync import ObservationSync
+from dts_planner.ros.observation_sync import ApproximateSync
 from dts_planner.ros.worker import LatestSlot, Worker
 
 
@@ -63,17 +64,54 @@ def test_health_status_levels() -> None:
     assert health.status("n", "cpu", 10.0, error="bad").level == DiagnosticStatus.ERROR
 
 
-def test_observation_sync_matches_stamps() -> None:
-    """An observation is complete only when every required part shares the image's stamp."""
-    sync = ObservationSync({"rgb", "depth", "intrinsics"})
-    rgb, depth = np.zeros((2, 2, 3), np.uint8), np.ones((2, 2), np.float32)
-    assert sync.add(5, "rgb", rgb, header="h5") is None          # no depth, no intrinsics
-    sync.set_latest("intrinsics", np.eye(3) * 2)
-    assert sync.add(4, "depth", depth) is None                   # other stamp
-    obs = sync.add(5, "depth", depth)
-    assert obs is not None and obs.stamp_ns == 5 and obs.header == "h5"
-    np.testing.assert_array_equal(obs.intrinsics, np.eye(3) * 2)
-    assert obs.object_mask.shape == (2, 2) and not obs.object_mask.any()
+def test_invalid_input_fraction_turns_diagnostics_warn() -> None:
+    """More than the threshold of invalid inputs over the window -> WARN naming the counters."""
+    health = NodeHealth()
+    for i in range(20):
+        health.input_arrived()
+        health.input_valid(i % 2 == 0)
+    assert health.invalid_fraction()[0] == 0.5
+    status = health.status("n", "cpu", 10.0, invalid_warn_fraction=0.2)
+    assert status.level == DiagnosticStatus.WARN and "50 % of the inputs" in status.message
+    assert health.status("n", "cpu", 10.0, invalid_warn_fraction=0.6).level == (
+        DiagnosticStatus.OK)
+
+
+MS = 1_000_000
+
+
+def test_approximate_sync_pairs_colour_and_depth_stamped_apart() -> None:
+    """RGB-D drivers stamp colour and depth 5-15 ms apart: each colour frame gets its depth."""
+    sync = ApproximateSync(3, slop_ns=20 * MS)
+    matched: list[tuple] = []
+    sync.registerCallback(lambda *msgs: matched.append(msgs))
+    rng = np.random.default_rng(0)
+    for frame in range(30):                       # 30 Hz: frames 33 ms apart
+        colour = frame * 33 * MS
+        depth = colour + int(rng.integers(5, 16)) * MS * (1 if frame % 2 else -1)
+        hand = colour + 2 * MS
+        for topic, stamp in sorted(((1, depth), (0, colour), (2, hand)), key=lambda x: x[1]):
+            sync.add(topic, stamp, (topic, stamp))
+    assert len(matched) == 30
+    for (colour, depth, hand) in matched:
+        assert abs(depth[1] - colour[1]) <= 15 * MS and hand[1] - colour[1] == 2 * MS
+
+
+def test_approximate_sync_waits_for_a_close_enough_partner() -> None:
+    """No depth within the slop: nothing is emitted; a later close one completes the set."""
+    sync = ApproximateSync(2, slop_ns=10 * MS)
+    matched: list[tuple] = []
+    sync.registerCallback(lambda *msgs: matched.append(msgs))
+    sync.add(0, 100 * MS, "colour")
+    sync.add(1, 130 * MS, "far depth")
+    assert not matched
+    sync.add(1, 104 * MS, "depth")
+    assert matched == [("colour", "depth")]
+    sync.add(1, 200 * MS, "depth 2")
+    sync.add(0, 205 * MS, "colour 2")
+    assert matched[-1] == ("colour 2", "depth 2")
+    with pytest.raises(ValueError):
+        ApproximateSync(0, slop_ns=1)
 
 
 def test_worker_ends_when_no_longer_alive() -> None:

@@ -12,7 +12,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "samplers": "dts_planner.bench.samplers",
     "forward_cost": "dts_planner.bench.forward_cost",
-    "ros_overhead": "dts_planner.bench.ros_overhead",
+    "ros_graph": "dts_planner.ros.graph_bench",   # ROS: the dispatcher is the composition root
     "report": "dts_planner.bench.report",
 }
 

@@ -1,7 +1,9 @@
-"""One closed-loop episode: observe -> plan -> predict -> step -> replan (AVDC's loop).
+"""The evaluation's driver of the closed loop: one simulated episode under the policy's rules.
 
-The predictor asks for a new plan through `ActionChunk.replan`; at most `max_plans` plans are
-made per episode (AVDC: 1 + 5 replans). An episode ends at the first success or the step limit.
+The rules (when to plan, which plan to follow, plan seeds) are `dts_planner.policy`'s, the same
+the action-predictor node follows in the ROS graph. This module only turns them into
+environment steps: plan synchronously when asked (the simulation waits, as the lockstep bridge
+does), execute each chunk's rows, stop at the first success or the step limit.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from dts_planner.predictors.base import ActionPredictor
+from dts_planner.policy import ClosedLoopPolicy, PlanRequest
+from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
 
 
 @dataclass
 class PlanRecord:
-    """Cost of one plan: wall time (s), network evaluations and sequential depth."""
+    """Cost of one plan: sampling time (s), network evaluations and sequential depth."""
 
     time_s: float
     nfe: int
@@ -34,50 +37,54 @@ class EpisodeResult:
     plans: list[PlanRecord] = field(default_factory=list)
     actions_in_space: bool = True
     frames: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    camera: str = ""
 
 
 class Environment(Protocol):
     """What the loop needs from `dts_planner.sim.MetaWorldEnv`."""
 
     task: str
+    camera: str
 
     def reset(self, seed: int | None = None): ...  # noqa: D102
 
     def step(self, action: np.ndarray): ...  # noqa: D102
 
 
-PlanFunction = Callable[[object], tuple[np.ndarray, PlanRecord | None]]
-"""observation -> (plan frames (F, H, W, 3) uint8, cost record or None if nothing was planned)."""
+PlanFunction = Callable[[object, "int | None"], tuple[np.ndarray, PlanRecord | None]]
+"""(observation, noise seed) -> (plan frames (F, H, W, 3) uint8, cost record or None)."""
 
 
-def run_episode(env: Environment, seed: int, predictor: ActionPredictor, plan: PlanFunction,
-                max_steps: int = 500, max_plans: int = 6, record: bool = False) -> EpisodeResult:
-    """Run one episode of `env` from task variation `seed` and return its result."""
+def step_stamp_ns(steps: int) -> int:
+    """Return the simulated acquisition time (ns) of the observation after `steps` steps."""
+    return round(steps * METAWORLD_DT * 1e9)
+
+
+def run_episode(env: Environment, seed: int, policy: ClosedLoopPolicy, plan: PlanFunction,
+                max_steps: int = 500, record: bool = False) -> EpisodeResult:
+    """Run one episode of `env` from task variation `seed` under `policy`; return its result."""
     observation = env.reset(seed)
-    predictor.reset()
-    result = EpisodeResult(env.task, seed, success=False, steps=0)
-
-    def new_plan(obs: object) -> np.ndarray:
-        frames, cost = plan(obs)
-        if cost is not None:
-            result.plans.append(cost)
-        return frames
-
-    frames = new_plan(observation)
-    plans_made, plan_step = 1, 0
+    policy.reset(seed)
+    result = EpisodeResult(env.task, seed, success=False, steps=0, camera=env.camera)
+    plan_step = 0
     while True:
-        chunk = predictor.predict(observation, frames)
-        result.actions_in_space &= predictor.action_space.contains(chunk.data)
-        for action in chunk.data[:chunk.num_execute]:
+        stamp = step_stamp_ns(result.steps)
+        decision = policy.decide(observation, stamp)
+        if isinstance(decision, PlanRequest):
+            frames, cost = plan(observation, decision.seed)
+            if cost is not None:
+                result.plans.append(cost)
+            policy.accept_plan(frames, stamp)
+            plan_step = 0
+            continue
+        result.actions_in_space &= policy.predictor.action_space.contains(decision.data)
+        for action in decision.data[:decision.num_execute]:
             if record:
-                result.frames.append((observation.rgb, frames[plan_step % len(frames)]))
+                result.frames.append((observation.rgb, policy.frames[plan_step % len(
+                    policy.frames)] if policy.frames is not None else observation.rgb))
             step = env.step(action)
             observation, result.success = step.observation, step.success
             result.steps += 1
             plan_step += 1
             if step.done or result.steps >= max_steps:
                 return result
-        if chunk.replan and plans_made < max_plans:
-            frames, plans_made, plan_step = new_plan(observation), plans_made + 1, 0
-        elif chunk.num_execute == 0:
-            return result

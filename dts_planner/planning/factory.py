@@ -1,4 +1,4 @@
-"""Build the planner's VideoPlanner from node parameters (model source, text encoder, device).
+"""The one place that builds a VideoPlanner (the planner node, the evaluation and the benches).
 
 `model_path` (empty = the embedded default) is loaded, with `model_preset` as its config when the
 checkpoint has none (AVDC's releases); `model_preset` without `model_path` builds a RANDOM-weight
@@ -18,7 +18,7 @@ from dts_planner.diffusion import Sampler
 from dts_planner.models import (
     DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, random_video_model,
     TextEncoder)
-from dts_planner.planning import VideoPlanner
+from dts_planner.planning.video_planner import VideoPlanner
 
 
 def check_model_source(model_path: str, preset: str) -> None:

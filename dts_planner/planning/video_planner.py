@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from dts_planner.diffusion import Sampler, SamplerStats
+from dts_planner.diffusion import Sampler, SamplerStats, StepCallback
 from dts_planner.models.device import resolve_device
 from dts_planner.models.text_encoders import TextEncoder
 from dts_planner.models.video_diffusion import image_to_cond, VideoDiffusionModel
@@ -45,10 +45,13 @@ class VideoPlanner:
         self.text_encoder = text_encoder
         self.sampler = sampler
 
-    def plan(self, image: np.ndarray, instruction: str, seed: int | None = None) -> Plan:
+    def plan(self, image: np.ndarray, instruction: str, seed: int | None = None,
+             callback: StepCallback | None = None) -> Plan:
         """Imagine ``instruction`` carried out from ``image`` (H, W, 3) uint8 RGB, any size.
 
         ``seed`` fixes the initial noise (and any sampler noise); None draws a fresh seed.
+        ``callback`` is the sampler's per-model-call hook (progress; raising in it, e.g.
+        SamplingCancelled, stops sampling and propagates).
         """
         if not isinstance(instruction, str) or not instruction.strip():
             raise ValueError(f"instruction must be a non-empty string, got {instruction!r}")
@@ -66,7 +69,8 @@ class VideoPlanner:
             noise = torch.randn(self.model.noise_shape(1), generator=generator,
                                 device=self.device)
             start = time.perf_counter()
-            result = self.sampler.sample(self.model, noise, cond, generator=generator)
+            result = self.sampler.sample(self.model, noise, cond, generator=generator,
+                                         callback=callback)
             frames = self.model.to_uint8_frames(result.sample)[0]   # waits for the device
             elapsed = time.perf_counter() - start
         return Plan(frames=frames, stats=result.stats, sampling_time_s=elapsed)

@@ -1,43 +1,50 @@
-"""Action-predictor lifecycle node: `plan` + camera-side observation -> `actions` (+ `cmd_vel`).
+"""Action-predictor lifecycle node: the video policy's closed loop on the ROS graph.
 
-Thin adapter over `dts_planner.predictors`. Callbacks decode and store; one worker thread runs
-the predictor on each new observation once a plan of the current episode is known, publishes an
-ActionChunk stamped with that observation's acquisition time (the plan's source image for the
-first chunk of a plan), and asks the planner for a new plan (`replan` service) when the
-predictor wants one. Mobile bases (`predictor.mode: navigation`) also get `cmd_vel`.
+Thin adapter over `dts_planner.policy.ClosedLoopPolicy` (the same rules the evaluation runs)
+and the predictor built by `dts_planner.predictors.make_predictor`. Camera-side topics are
+paired by approximate time into observations; for each new observation one worker thread asks
+the policy what to do: request a plan from the planner (`request_plan` service, with the
+observation's stamp and the plan's noise seed; nothing is published until that plan arrives,
+as the evaluation's world waits for its plan) or publish an ActionChunk stamped with the
+observation's acquisition time. Episodes start (`predictor.episode_source`) on a simulator
+reset (`episode_status`, with the episode's seed; an observation is used once the status of its
+step arrived, so no observation of a new episode is acted on with the old episode's plan) or,
+on a real robot, when the instruction text changes. Predictor model calls
+run on the process's compute thread. Mobile bases (`predictor.mode: navigation`) also get
+`cmd_vel`, paced by a timer.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
+import sys
 import time
 from typing import Any
 
 from dts_msgs.msg import ActionChunk as ActionChunkMsg
-from dts_msgs.msg import EpisodeStatus, VideoPlan
+from dts_msgs.msg import EpisodeStatus, Instruction, VideoPlan
+from dts_msgs.srv import RequestPlan
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.time import Time
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
-from std_srvs.srv import Trigger
 
+from dts_planner.policy import ClosedLoopPolicy, LoopRules, PlanRequest
 from dts_planner.predictors import (
-    ActionChunk, ActionPredictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE)
-from dts_planner.predictors.diffusion_policy import load_policy
-from dts_planner.predictors.diffusion_policy_predictor import (
-    DEFAULT_POLICY_WEIGHTS, DiffusionPolicyPredictor)
-from dts_planner.predictors.manipulation_flow_policy import FlowManipulationPolicy
-from dts_planner.predictors.navigation import FlowNavigationPolicy
+    ActionChunk, make_predictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE,
+    required_parts)
 from dts_planner.ros import parameters
+from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.device import select_device
 from dts_planner.ros.image_conversion import (
     depth_to_metres, image_to_rgb, ImageConversionError, mask_to_bool)
-from dts_planner.ros.observation_sync import ObservationSync, StampedObservation
-from dts_planner.ros.qos import make_qos
+from dts_planner.ros.observation_sync import make_synchronizer, StampedObservation
+from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import run_nodes
+from dts_planner.ros.stamps import stamp_ns
 from dts_planner.ros.worker import LatestSlot
 from dts_planner.ros.worker_node import LOG_THROTTLE_S, WorkerLifecycleNode
 
@@ -45,9 +52,18 @@ _ACTION_SPACES = {
     METAWORLD_ACTION_SPACE.name: ActionChunkMsg.END_EFFECTOR_DELTA_XYZ_GRIPPER,
     NAVIGATION_ACTION_SPACE.name: ActionChunkMsg.DISCRETE_NAVIGATION,
 }
+#: Per-frame parts: (part, message type, topic, decoder of the message).
+_FRAME_PARTS = (
+    ("rgb", Image, "image", image_to_rgb),
+    ("depth", Image, "depth", depth_to_metres),
+    ("object_mask", Image, "object_mask", mask_to_bool),
+    ("hand_pos", PointStamped, "hand_position",
+     lambda msg: np.array([msg.point.x, msg.point.y, msg.point.z])),
+)
+_RETRY_REQUEST_S = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReceivedPlan:
     """A plan's frames (F, H, W, 3) uint8 RGB with its id and source stamp (ns)."""
 
@@ -56,27 +72,12 @@ class ReceivedPlan:
     frames: np.ndarray
 
 
-def make_predictor(kind: str, mode: str, checkpoint_path: str, device: str) -> ActionPredictor:
-    """Build the predictor for `predictor.type` and `predictor.mode` (ValueError if unusable)."""
-    if kind == "optical_flow":
-        return FlowManipulationPolicy() if mode == "manipulation" else FlowNavigationPolicy()
-    if mode != "manipulation":
-        raise ValueError("predictor.type diffusion_policy drives the Meta-World arm only "
-                         "(predictor.mode manipulation)")
-    path = Path(checkpoint_path) if checkpoint_path else DEFAULT_POLICY_WEIGHTS
-    if not path.is_file():
-        raise ValueError(f"diffusion-policy checkpoint '{path}' not found; set "
-                         "predictor.checkpoint_path")
-    return DiffusionPolicyPredictor(load_policy(str(path), device))
+@dataclass(frozen=True)
+class EpisodeStart:
+    """An episode began at `stamp_ns`; `seed` is its task variation (None if unknown)."""
 
-
-def required_parts(kind: str, mode: str) -> set[str]:
-    """Observation parts (see ObservationSync) the predictor reads."""
-    if kind == "diffusion_policy":
-        return {"rgb", "hand_pos"}
-    if mode == "navigation":
-        return {"rgb", "depth", "intrinsics"}
-    return {"rgb", "depth", "object_mask", "hand_pos", "intrinsics", "cam_to_world"}
+    stamp_ns: int
+    seed: int | None
 
 
 def twist_for(label_index: int, linear_speed: float, angular_speed: float) -> tuple[float, float]:
@@ -98,7 +99,7 @@ def chunk_to_msg(chunk: ActionChunk, header: Any, plan_id: str) -> ActionChunkMs
 
 
 class ActionPredictorNode(WorkerLifecycleNode):
-    """Lifecycle node that turns the latest plan and observation into action chunks."""
+    """Lifecycle node that runs the closed-loop policy on observations and plans."""
 
     status_name = "action predictor"
 
@@ -110,11 +111,22 @@ class ActionPredictorNode(WorkerLifecycleNode):
                 parameters.PREDICTOR_PARAMS, {p.name: p.value for p in params})))
         self._observations: LatestSlot[StampedObservation] = LatestSlot()
         self._plans: LatestSlot[ReceivedPlan] = LatestSlot()
-        self._episode_start_ns = 0
-        self._predictor_episode_ns = 0
-        self._predictor: ActionPredictor | None = None
-        self._sync: ObservationSync | None = None
-        self._replan_requested_for = ""
+        self._episodes: LatestSlot[EpisodeStart] = LatestSlot()
+        self._latest: dict[str, np.ndarray] = {}
+        self._policy: ClosedLoopPolicy | None = None
+        self._parts: set[str] = set()
+        self._status_stamp_ns = -1
+        self._instruction_text: str | None = None
+        self._twists: deque[tuple[Any, float, float, float]] = deque()
+        self._reset_loop_state(EpisodeStart(0, None))
+
+    def _reset_loop_state(self, start: EpisodeStart) -> None:
+        self._episode_start_ns = start.stamp_ns
+        self._observation: StampedObservation | None = None
+        self._acted_ns = -1
+        self._plan_id = ""
+        self._sent: PlanRequest | None = None
+        self._sent_mono = -float("inf")
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -126,15 +138,17 @@ class ActionPredictorNode(WorkerLifecycleNode):
                 device, warning = select_device(values["device"], values["allow_cpu_fallback"])
                 if warning:
                     self.get_logger().warning(warning)
-                self._predictor = make_predictor(
-                    values["predictor.type"], values["predictor.mode"],
-                    values["predictor.checkpoint_path"], str(device))
+                kind, mode = values["predictor.type"], values["predictor.mode"]
+                predictor = compute_thread().call(
+                    make_predictor, kind, mode, values["predictor.checkpoint_path"], str(device))
+                self._parts = required_parts(kind, mode)
+                self._policy = ClosedLoopPolicy(predictor, LoopRules(
+                    values["predictor.max_plans"], values["predictor.max_plan_age_s"]))
             except (ValueError, OSError, RuntimeError, KeyError) as error:
-                reasons.append(str(error))
+                reasons.append(f"{error}; restart the node with a working value (device, "
+                               "allow_cpu_fallback and predictor.* are read-only)")
         if reasons:
             return self.fail_configure(reasons)
-        self._sync = ObservationSync(
-            required_parts(values["predictor.type"], values["predictor.mode"]))
         depth = values["output_qos_depth"]
         self._actions_pub = self.create_lifecycle_publisher(ActionChunkMsg, "actions", depth)
         self._outputs = [self._actions_pub]
@@ -142,86 +156,85 @@ class ActionPredictorNode(WorkerLifecycleNode):
         if values["predictor.mode"] == "navigation":
             self._twist_pub = self.create_lifecycle_publisher(TwistStamped, "cmd_vel", depth)
             self._outputs.append(self._twist_pub)
-        self._replan_client = self.create_client(Trigger, "replan")
+        self._request_client = self.create_client(RequestPlan, "request_plan")
         self._note = "inactive"
         self.get_logger().info(
             f"predictor {values['predictor.type']} ({values['predictor.mode']}) configured")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Subscribe and start the prediction worker."""
+        """Subscribe and start the policy worker."""
         camera = make_qos(self.param("image_qos.reliability"), 1)
+        frame_parts = [part for part in _FRAME_PARTS if part[0] in self._parts]
+        self._frame_parts = frame_parts
         self._inputs = [
-            self.create_subscription(VideoPlan, "plan", self._on_plan, 1),
-            self.create_subscription(Image, "image", self._on_image, camera),
-            self.create_subscription(Image, "depth", self._on_depth, camera),
-            self.create_subscription(Image, "object_mask", self._on_mask, camera),
+            *make_synchronizer(
+                self, [(kind, topic, camera if kind is Image else 10)
+                       for _, kind, topic, _ in frame_parts],
+                self.param("predictor.sync_slop_s"), self._on_frame),
+            self.create_subscription(VideoPlan, "plan", self._on_plan, 10),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera),
-            self.create_subscription(PointStamped, "hand_position", self._on_hand, 10),
             self.create_subscription(PoseStamped, "camera_pose", self._on_camera_pose, 10),
             self.create_subscription(EpisodeStatus, "episode_status", self._on_episode, 10),
+            self.create_subscription(Instruction, "instruction", self._on_instruction,
+                                     latched_qos()),
         ]
-        self.start_worker(self._predict_step)
+        if self._twist_pub is not None:
+            self._inputs.append(self.create_timer(0.05, self._drive))
+        self.start_worker(self._policy_step)
         self._error, self._note = "", ""
         return super().on_activate(state)
 
     def release(self) -> None:
-        """Forget the stored observation and plan."""
+        """Forget the stored observation, plan and pending commands."""
         self._observations.clear()
         self._plans.clear()
+        self._twists.clear()
 
     def unconfigure(self) -> None:
         """Drop the predictor."""
-        self._predictor = None
+        self._policy = None
 
     # ------------------------------------------------------------------ callbacks
-    def _decode(self, convert: Any, msg: Image, what: str) -> np.ndarray | None:
-        try:
-            return convert(msg)
-        except ImageConversionError as error:
-            self.health.count(f"{what}_invalid_{error.reason}")
-            self.get_logger().warning(f"dropped {what}: {error}",
-                                      throttle_duration_sec=LOG_THROTTLE_S)
-            return None
-
-    def _add_part(self, header: Any, part: str, value: Any) -> None:
-        stamp_ns = Time.from_msg(header.stamp).nanoseconds
-        observation = self._sync.add(stamp_ns, part, value,
-                                     header if part == "rgb" else None)
-        if observation is not None:
-            if self._observations.put(observation):
-                self.health.count("observations_skipped")
-            self.notify_worker()
-
-    def _on_image(self, msg: Image) -> None:
+    def _on_frame(self, *msgs: Any) -> None:
+        """One approximately synchronised set of per-frame messages -> an observation."""
         self.health.input_arrived()
-        self.health.count("images_received")
-        rgb = self._decode(image_to_rgb, msg, "image")
-        if rgb is not None:
-            self._add_part(msg.header, "rgb", rgb)
-
-    def _on_depth(self, msg: Image) -> None:
-        depth = self._decode(depth_to_metres, msg, "depth")
-        if depth is not None:
-            self._add_part(msg.header, "depth", depth)
-
-    def _on_mask(self, msg: Image) -> None:
-        mask = self._decode(mask_to_bool, msg, "object_mask")
-        if mask is not None:
-            self._add_part(msg.header, "object_mask", mask)
-
-    def _on_hand(self, msg: PointStamped) -> None:
-        self._add_part(msg.header, "hand_pos", np.array([msg.point.x, msg.point.y, msg.point.z]))
+        self.health.count("observations_received")
+        values = {}
+        for (part, _, topic, decode), msg in zip(self._frame_parts, msgs):
+            try:
+                values[part] = decode(msg)
+            except ImageConversionError as error:
+                self.health.count(f"{topic}_invalid_{error.reason}")
+                self.get_logger().warning(f"dropped {topic}: {error}",
+                                          throttle_duration_sec=LOG_THROTTLE_S)
+                return
+        missing = {"intrinsics", "cam_to_world"} & self._parts - self._latest.keys()
+        if missing:
+            self.health.count("observations_without_" + "_".join(sorted(missing)))
+            return
+        rgb, header = values["rgb"], msgs[0].header
+        shape = rgb.shape[:2]
+        observation = StampedObservation(
+            stamp_ns=stamp_ns(header.stamp), header=header, rgb=rgb,
+            depth=values.get("depth", np.zeros(shape, np.float32)),
+            object_mask=values.get("object_mask", np.zeros(shape, bool)),
+            hand_pos=values.get("hand_pos", np.zeros(3)),
+            intrinsics=self._latest.get("intrinsics", np.eye(3)),
+            cam_to_world=self._latest.get("cam_to_world", np.eye(4)))
+        if self._observations.put(observation):
+            self.health.count("observations_skipped")
+        self.notify_worker()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._sync.set_latest("intrinsics", np.asarray(msg.k, float).reshape(3, 3))
+        self._latest["intrinsics"] = np.asarray(msg.k, float).reshape(3, 3)
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
         pose = np.eye(4)
         pose[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
         pose[:3, 3] = [p.x, p.y, p.z]
-        self._sync.set_latest("cam_to_world", pose)
+        self._latest["cam_to_world"] = pose
 
     def _on_plan(self, msg: VideoPlan) -> None:
         """Decode and store the latest plan."""
@@ -233,86 +246,137 @@ class ActionPredictorNode(WorkerLifecycleNode):
             self.get_logger().warning(f"dropped plan {msg.plan_id}: {error}",
                                       throttle_duration_sec=LOG_THROTTLE_S)
             return
-        self._plans.put(ReceivedPlan(msg.plan_id, Time.from_msg(msg.header.stamp).nanoseconds,
-                                     frames))
+        self._plans.put(ReceivedPlan(msg.plan_id, stamp_ns(msg.header.stamp), frames))
         self.notify_worker()
 
     def _on_episode(self, msg: EpisodeStatus) -> None:
-        """Forget the plan and the predictor's state when a new episode starts."""
+        """Track the simulator's step status; a reset starts an episode (with its seed)."""
+        if self.param("predictor.episode_source") != "simulator":
+            return
+        stamp = stamp_ns(msg.header.stamp)
         if msg.reset_reason != EpisodeStatus.RESET_NONE and msg.step == 0:
-            self._episode_start_ns = Time.from_msg(msg.header.stamp).nanoseconds
-            self._plans.clear()
-            self.health.count("episode_resets")
+            self._episodes.put(EpisodeStart(stamp, msg.seed if msg.seed >= 0 else None))
+        self._status_stamp_ns = max(self._status_stamp_ns, stamp)   # after the start
+        self.notify_worker()
 
-    # ------------------------------------------------------------------ prediction worker
-    def _predict_step(self) -> bool:
-        """Predict once for the newest observation if a usable plan is known."""
-        plan = self._plans.peek()
-        if plan is None:
-            return False
-        if plan.stamp_ns < self._episode_start_ns:
-            # planned from a frame of the previous episode (the planner took it while the
-            # reset was on its way): ask for a plan from this episode, else nothing moves
-            if plan.plan_id != self._replan_requested_for:
-                self.health.count("plans_from_previous_episode")
-            self._request_replan(plan.plan_id)
-            return False
-        observation = self._observations.take()
-        if observation is None:
-            return False
-        if observation.stamp_ns < self._episode_start_ns:
+    def _on_instruction(self, msg: Instruction) -> None:
+        """Start an episode on a new instruction text (episode_source instruction)."""
+        if (msg.text == self._instruction_text
+                or self.param("predictor.episode_source") != "instruction"):
+            return
+        self._instruction_text = msg.text
+        self._episodes.put(EpisodeStart(stamp_ns(msg.header.stamp), None))
+        self.notify_worker()
+
+    # ------------------------------------------------------------------ policy worker
+    def _policy_step(self) -> bool:
+        """Act once on the newest observation not acted on yet, or ask for its plan."""
+        status_ns = self._status_stamp_ns       # read before taking an episode start
+        worked = self._take_inputs()
+        observation, policy = self._observation, self._policy
+        if observation is None or observation.stamp_ns == self._acted_ns:
+            return worked
+        if (self.param("predictor.episode_source") == "simulator"
+                and observation.stamp_ns > status_ns):
+            return worked    # its step's status (maybe a reset) has not arrived yet
+        if policy.pending is not None:
+            self._send_request(policy.pending)
+            return worked
+        decision = compute_thread().call(policy.decide, observation, observation.stamp_ns)
+        if isinstance(decision, PlanRequest):
+            self._send_request(decision)
             return True
-        age_s = (observation.stamp_ns - plan.stamp_ns) / 1e9
-        if age_s > self.param("predictor.max_plan_age_s"):
-            self.health.count("plans_too_old")
-            self._request_replan(plan.plan_id)
-            return True
-        if self._predictor_episode_ns != self._episode_start_ns:
-            self._predictor.reset()
-            self._predictor_episode_ns = self._episode_start_ns
-        started = time.perf_counter()
-        chunk = self._predictor.predict(observation, plan.frames)
-        self.health.set(last_predict_time_s=time.perf_counter() - started,
-                        last_plan_age_s=age_s)
-        if chunk.replan:
-            self._request_replan(plan.plan_id)
-        if chunk.num_execute == 0:
-            self.health.count("empty_chunks")
-            return True
-        observation.header.frame_id = self.param("predictor.frame_id")
-        self._actions_pub.publish(chunk_to_msg(chunk, observation.header, plan.plan_id))
+        self._acted_ns = observation.stamp_ns
+        if decision.info.get("hold"):
+            self.health.count("hold_chunks")
+        header = observation.header
+        header.frame_id = self.param("predictor.frame_id")
+        self._actions_pub.publish(chunk_to_msg(decision, header, self._plan_id))
         self.health.count("chunks_published")
         if self._twist_pub is not None:
-            self._drive(chunk, observation.header)
+            self._queue_twists(decision, header)
         return True
 
-    def _drive(self, chunk: ActionChunk, header: Any) -> None:
-        """Publish cmd_vel for each discrete command of the chunk, `chunk.dt` apart, then stop."""
-        for label_index in chunk.data[:chunk.num_execute, 0].astype(int):
-            vx, wz = twist_for(int(label_index), self.param("predictor.linear_speed"),
-                               self.param("predictor.angular_speed"))
-            self._publish_twist(header, vx, wz)
-            if self.stopping:
-                break
-            time.sleep(chunk.dt)
-        self._publish_twist(header, 0.0, 0.0)
+    def _take_inputs(self) -> bool:
+        """Apply an episode start, the newest observation and plan; True if anything came."""
+        start = self._episodes.take()
+        if start is not None:
+            current = self._observation
+            self._policy.reset(start.seed)
+            self._reset_loop_state(start)
+            if current is not None and current.stamp_ns >= start.stamp_ns:
+                self._observation = current       # it belongs to the new episode
+            self.health.count("episode_resets")
+        observation = self._observations.take()
+        if observation is not None:
+            if observation.stamp_ns < self._episode_start_ns:
+                self.health.count("observations_from_previous_episode")
+            else:
+                self._observation = observation
+        plan = self._plans.take()
+        if plan is not None:
+            if (plan.stamp_ns >= self._episode_start_ns
+                    and self._policy.accept_plan(plan.frames, plan.stamp_ns)):
+                self._plan_id, self._sent = plan.plan_id, None
+                self.health.count("plans_followed")
+            else:
+                self.health.count("plans_ignored")
+        return start is not None or observation is not None or plan is not None
 
-    def _publish_twist(self, header: Any, vx: float, wz: float) -> None:
-        msg = TwistStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = header.frame_id
-        msg.twist.linear.x, msg.twist.angular.z = vx, wz
-        self._twist_pub.publish(msg)
-
-    def _request_replan(self, plan_id: str) -> None:
-        """Ask the planner for a new plan (once per plan; no wait for the answer)."""
-        if plan_id == self._replan_requested_for or not self._replan_client.service_is_ready():
+    def _send_request(self, request: PlanRequest) -> None:
+        """Ask the planner for `request` once (again after a refusal or failure)."""
+        if request == self._sent or not self._request_client.service_is_ready():
             return
-        self._replan_requested_for = plan_id
-        self._replan_client.call_async(Trigger.Request())
-        self.health.count("replans_requested")
+        if time.monotonic() - self._sent_mono < _RETRY_REQUEST_S:
+            return
+        self._sent, self._sent_mono = request, time.monotonic()
+        message = RequestPlan.Request(
+            min_stamp=Time(nanoseconds=request.min_stamp_ns).to_msg(),
+            seed=-1 if request.seed is None else request.seed)
+        self._request_client.call_async(message).add_done_callback(
+            lambda future: self._on_request_answer(request, future))
+        self.health.count("plan_requests")
+
+    def _on_request_answer(self, request: PlanRequest, future: Any) -> None:
+        """Let the worker send a refused or failed request again."""
+        error = future.exception()
+        if error is None and future.result().accepted:
+            return
+        reason = error or future.result().message
+        self.health.count("plan_requests_refused")
+        self.get_logger().warning(f"plan request refused: {reason}",
+                                  throttle_duration_sec=LOG_THROTTLE_S)
+        if self._sent == request:
+            self._sent = None
+        self.notify_worker()
+
+    # ------------------------------------------------------------------ cmd_vel
+    def _queue_twists(self, chunk: ActionChunk, header: Any) -> None:
+        """Queue one TwistStamped per discrete command, `chunk.dt` apart, then a stop."""
+        start = time.monotonic()
+        self._twists.clear()
+        for i, label in enumerate(chunk.data[:chunk.num_execute, 0].astype(int)):
+            vx, wz = twist_for(int(label), self.param("predictor.linear_speed"),
+                               self.param("predictor.angular_speed"))
+            self._twists.append((header, start + i * chunk.dt, vx, wz))
+        self._twists.append((header, start + chunk.num_execute * chunk.dt, 0.0, 0.0))
+
+    def _drive(self) -> None:
+        """Timer: publish the commands that are due."""
+        now = time.monotonic()
+        while self._twists and self._twists[0][1] <= now:
+            header, _, vx, wz = self._twists.popleft()
+            msg = TwistStamped()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = header.frame_id
+            msg.twist.linear.x, msg.twist.angular.z = vx, wz
+            self._twist_pub.publish(msg)
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """Run the action-predictor node (`ros2 run dts_planner action_predictor_node`)."""
-    run_nodes(lambda: [ActionPredictorNode()], args)
+    return run_nodes(lambda: [ActionPredictorNode()], args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,8 @@
 `NodeHealth` collects event counters, an input rate, gauges and short series (reported as
 median and p95) from any thread;
 `status()` turns them into one `diagnostic_msgs/DiagnosticStatus`: OK, WARN when no input came
-for `no_input_warn_s` (or the last work item failed), ERROR when the node cannot work.
+for `no_input_warn_s`, when too many recent inputs were invalid (or on the node's own warning),
+ERROR when the node cannot work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 
 _RATE_WINDOW_S = 5.0
+_VALIDITY_WINDOW_S = 10.0
+_VALIDITY_MIN_INPUTS = 10
 _SERIES_LENGTH = 500
 
 
@@ -29,6 +32,7 @@ class NodeHealth:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._arrivals: deque[float] = deque()
+        self._validity: deque[tuple[float, bool]] = deque()
         self._last_input: float | None = None
         self._started = time.monotonic()
         self._gauges: dict[str, float | str] = {}
@@ -39,6 +43,7 @@ class NodeHealth:
         with self._lock:
             self._started, self._last_input = time.monotonic(), None
             self._arrivals.clear()
+            self._validity.clear()
 
     def count(self, event: str, amount: int = 1) -> None:
         """Add `amount` to the counter `event`."""
@@ -58,6 +63,21 @@ class NodeHealth:
             self._arrivals.append(now)
             while self._arrivals and self._arrivals[0] < now - _RATE_WINDOW_S:
                 self._arrivals.popleft()
+
+    def input_valid(self, valid: bool, now: float | None = None) -> None:
+        """Record whether one input message was usable (for the invalid-input warning)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._validity.append((now, valid))
+            while self._validity and self._validity[0][0] < now - _VALIDITY_WINDOW_S:
+                self._validity.popleft()
+
+    def invalid_fraction(self, now: float | None = None) -> tuple[float, int]:
+        """Fraction of the inputs of the last 10 s that were invalid, and how many there were."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [valid for t, valid in self._validity if t >= now - _VALIDITY_WINDOW_S]
+        return (recent.count(False) / len(recent) if recent else 0.0), len(recent)
 
     def input_rate(self, now: float | None = None) -> float:
         """Input messages per second over the last few seconds."""
@@ -94,12 +114,19 @@ class NodeHealth:
             return dict(self._gauges)
 
     def status(self, name: str, hardware_id: str, no_input_warn_s: float,
-               error: str = "", warning: str = "") -> DiagnosticStatus:
-        """Build the DiagnosticStatus: ERROR if `error`, WARN on `warning` or no input, else OK."""
+               error: str = "", warning: str = "",
+               invalid_warn_fraction: float = 1.0) -> DiagnosticStatus:
+        """Build the DiagnosticStatus (ERROR, WARN or OK).
+
+        ERROR if `error`; WARN on `warning`, on no input for `no_input_warn_s`, or when more
+        than `invalid_warn_fraction` of the last 10 s of inputs (10 at least) were invalid.
+        """
         now = time.monotonic()
         silent_s = self.seconds_without_input(now)
+        invalid, inputs = self.invalid_fraction(now)
         values: dict[str, float | str | int] = {
-            "input_rate_hz": self.input_rate(now), "seconds_without_input": silent_s}
+            "input_rate_hz": self.input_rate(now), "seconds_without_input": silent_s,
+            "invalid_input_fraction": invalid}
         values.update(self.gauges())
         for series in list(self._series):
             kept = self.series(series)
@@ -113,6 +140,10 @@ class NodeHealth:
             level, message = DiagnosticStatus.WARN, warning
         elif silent_s > no_input_warn_s:
             level, message = DiagnosticStatus.WARN, f"no input for {silent_s:.1f} s"
+        elif inputs >= _VALIDITY_MIN_INPUTS and invalid > invalid_warn_fraction:
+            level, message = DiagnosticStatus.WARN, (
+                f"{100 * invalid:.0f} % of the inputs of the last {_VALIDITY_WINDOW_S:.0f} s "
+                "were invalid (see the *_invalid_* counters)")
         else:
             level, message = DiagnosticStatus.OK, "ok"
         return DiagnosticStatus(level=level, name=name, message=message,

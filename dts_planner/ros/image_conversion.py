@@ -133,18 +133,3 @@ def with_source_frame(source: np.ndarray, frames: np.ndarray) -> np.ndarray:
     height, width = frames.shape[1:3]
     first = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
     return np.concatenate([first[None], frames])
-
-
-def tile_frames(frames: np.ndarray, columns: int = 0) -> np.ndarray:
-    """Tile (N, H, W, 3) frames into one (rows*H, columns*W, 3) image, row-major, black pad.
-
-    columns: frames per row; 0 puts all frames in one row.
-    """
-    count, height, width, _ = frames.shape
-    columns = columns or count
-    rows = -(-count // columns)
-    canvas = np.zeros((rows * height, columns * width, 3), np.uint8)
-    for i, frame in enumerate(frames):
-        r, c = divmod(i, columns)
-        canvas[r * height:(r + 1) * height, c * width:(c + 1) * width] = frame
-    return canvas

@@ -10,8 +10,8 @@ one dedicated thread.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 import math
+import sys
 import threading
 import time
 from typing import Any
@@ -20,31 +20,22 @@ from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction
 from geometry_msgs.msg import PointStamped, PoseStamped
 import numpy as np
 from rclpy.node import Node
-from rclpy.time import Time
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from dts_planner.eval.closed_loop import EpisodeResult
 from dts_planner.ros import parameters
 from dts_planner.ros.image_conversion import depth_to_image, mask_to_image, rgb_to_image
 from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import run_nodes
+from dts_planner.ros.stamps import stamp_ns
 from dts_planner.ros.worker import Worker
 from dts_planner.sim import env_name, MetaWorldEnv, Observation
 
 _ACTION_DIM = 4
 _WAIT_REPUBLISH_S = 1.0   # lockstep: re-publish the camera this often while waiting for actions
 _WORLD_FRAME = "world"
-
-
-@dataclass
-class EpisodeResult:
-    """Outcome of one finished episode."""
-
-    episode: int
-    seed: int
-    success: bool
-    steps: int
 
 
 def camera_info(K: np.ndarray, height: int, width: int, header: Header) -> CameraInfo:
@@ -92,7 +83,7 @@ class MetaWorldBridgeNode(Node):
         self.dropped_chunks = 0
         self._lock = threading.Lock()
         self._queue: deque[np.ndarray] = deque()
-        self._accept_after = Time(clock_type=self.get_clock().clock_type)
+        self._accept_after_ns = 0
         self._env: MetaWorldEnv | None = None
         self._obs: Observation | None = None
         self._status = EpisodeStatus()
@@ -111,7 +102,7 @@ class MetaWorldBridgeNode(Node):
         }
         self.create_subscription(ActionChunk, "actions", self._on_actions, 10)
         env_name(self._param("task"))   # fail fast on an unknown task
-        self._failed = False
+        self._failed = self._finished = False
         self._worker = Worker(f"{node_name}-sim", self._sim_step, self._on_sim_error,
                               self.context.ok, idle_wait_s=0.001, on_exit=self._close_env)
         self._worker.start()
@@ -125,23 +116,24 @@ class MetaWorldBridgeNode(Node):
         try:
             rows = chunk_rows(msg)
         except ValueError as error:
-            self.dropped_chunks += 1
+            with self._lock:
+                self.dropped_chunks += 1
             self.get_logger().warning(f"dropped action chunk: {error}",
                                       throttle_duration_sec=5.0)
             return
-        stamp = Time.from_msg(msg.header.stamp, clock_type=self._accept_after.clock_type)
+        stamp = stamp_ns(msg.header.stamp)
         with self._lock:
             lockstep = self._param("wait_for_actions")
-            if stamp < self._accept_after or (lockstep and self._queue):
+            if stamp < self._accept_after_ns or (lockstep and self._queue):
                 self.dropped_chunks += 1   # planned from a state the robot has left
                 return
             self._queue = deque(rows)
-            self._accept_after = stamp
+            self._accept_after_ns = stamp
 
     # ------------------------------------------------------------------ simulation thread
     def _sim_step(self) -> bool:
         """Start the env on first use, then one paced step (or a wait for actions)."""
-        if self._failed:
+        if self._failed or self._finished:
             return False
         if self._env is None:
             self._env = MetaWorldEnv(self._param("task"), self._param("camera"),
@@ -179,11 +171,16 @@ class MetaWorldBridgeNode(Node):
 
     def _finish_episode(self, success: bool, steps: int) -> None:
         episode = self._status.episode
-        self.results.append(EpisodeResult(episode, self._env.seed, success, steps))
         self._publish_status()
         self.get_logger().info(
             f"episode {episode} ({self._env.task}, seed {self._env.seed}): "
             f"{'success' if success else 'timeout'} after {steps} steps")
+        self.results.append(EpisodeResult(self._env.task, self._env.seed, success, steps,
+                                          camera=self._env.camera))
+        limit = self._param("episodes")
+        if limit and len(self.results) >= limit:
+            self._finished = True     # idle from now on: the requested episodes are done
+            return
         self._reset(EpisodeStatus.RESET_SUCCESS if success else EpisodeStatus.RESET_TIMEOUT)
 
     def _reset(self, reason: int) -> None:
@@ -193,10 +190,10 @@ class MetaWorldBridgeNode(Node):
         header = self._header(_WORLD_FRAME)
         with self._lock:
             self._queue.clear()
-            self._accept_after = Time.from_msg(header.stamp,
-                                               clock_type=self._accept_after.clock_type)
-        self._status = EpisodeStatus(task=self._env.task, episode=episode, step=0,
-                                     max_steps=self._param("max_steps"), reset_reason=reason)
+            self._accept_after_ns = stamp_ns(header.stamp)
+        self._status = EpisodeStatus(task=self._env.task, episode=episode, seed=self._env.seed,
+                                     step=0, max_steps=self._param("max_steps"),
+                                     reset_reason=reason)
         self._pubs["instruction"].publish(Instruction(
             header=header, text=self._env.instruction, task_id=self._env.task))
         self._publish_observation()
@@ -255,6 +252,10 @@ class MetaWorldBridgeNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """Run the Meta-World bridge (`ros2 run dts_planner metaworld_bridge_node`)."""
-    run_nodes(lambda: [MetaWorldBridgeNode()], args)
+    return run_nodes(lambda: [MetaWorldBridgeNode()], args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

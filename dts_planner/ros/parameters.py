@@ -2,32 +2,45 @@
 
 Each node declares its parameters from a list of `ParamSpec` (description, choices, range,
 read-only) with the default taken from the params file, so `config/planner.yaml` is the single
-source of defaults and `ros2 param describe` shows what every parameter means.
+source of defaults and `ros2 param describe` shows what every parameter means. The sampler
+parameters (`<sampler>.<setting>`) are generated from the sampler registry's settings classes
+(`dts_planner.diffusion.settings_class`), so a registered sampler is a ROS choice with all of
+its settings. docs/ros_interface.md's tables are generated from these lists
+(`python -m dts_planner.ros.interface_docs`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 import yaml
 
-import dts_planner.peers  # noqa: F401  (registers the peer samplers named in SAMPLERS)
+from dts_planner.diffusion import (
+    NoiseSchedule, SamplerSettings, sampler_names, settings_class, settings_from_flat)
+import dts_planner.peers  # noqa: F401  (registers the peer samplers)
 from dts_planner.ros.qos import RELIABILITY_CHOICES
 
 PACKAGE = "dts_planner"
-BASE_SAMPLERS = ("dts", "ddim", "ddpm", "dpm_solver")
-SAMPLERS = BASE_SAMPLERS + ("paradigms", "srds", "block_speculative")
-_ZERO_MEANS_NONE = frozenset({"max_rounds", "num_segments", "max_iterations"})
+SAMPLERS = tuple(sampler_names())
 REPLAN_POLICIES = ("on_demand", "continuous", "periodic")
 DTYPES = ("float32", "float16", "bfloat16")
+EPISODE_SOURCES = ("instruction", "simulator")
 INT32_MAX = 2**31 - 1
+#: Parameters rclpy declares on every node; overrides of them are not typos.
+_RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
+
+
+class ParameterError(ValueError):
+    """A start-up parameter value the node cannot take; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +57,23 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     runtime: bool = False
 
+    def allowed(self) -> str:
+        """Describe the accepted values in words, e.g. 'one of: a, b' or 'in [0, 1]'."""
+        if self.choices:
+            return f"one of: {', '.join(self.choices)}"
+        if self.bounds is not None:
+            return f"in [{self.bounds[0]:g}, {self.bounds[1]:g}]"
+        return "any value of its type"
+
     def descriptor(self, default: Any) -> ParameterDescriptor:
-        """Build the ParameterDescriptor (type from `default`, ranges, read_only)."""
+        """Build the ParameterDescriptor (type from `default`, ranges, choices, read_only)."""
         text = self.description
         if self.choices:
             text += f" (one of: {', '.join(self.choices)})"
         desc = ParameterDescriptor(
             name=self.name, type=Parameter.Type.from_parameter_value(default).value,
-            description=text, read_only=not self.runtime)
+            description=text, read_only=not self.runtime,
+            additional_constraints=self.allowed() if (self.choices or self.bounds) else "")
         if self.bounds is not None and isinstance(default, bool):
             raise TypeError(f"{self.name}: bounds on a bool parameter")
         if self.bounds is not None and isinstance(default, int):
@@ -65,10 +87,18 @@ class ParamSpec:
     def check(self, value: Any) -> str | None:
         """Reason why `value` is not accepted, or None (ranges are also enforced by rclpy)."""
         if self.choices and value not in self.choices:
-            return f"{self.name}='{value}' is not one of {', '.join(self.choices)}"
-        if self.bounds is not None and not self.bounds[0] <= value <= self.bounds[1]:
-            return f"{self.name}={value} outside [{self.bounds[0]}, {self.bounds[1]}]"
+            return f"{self.name}='{value}' is not {self.allowed()}"
+        if self.bounds is not None and not (
+                isinstance(value, (int, float)) and not math.isnan(value)
+                and self.bounds[0] <= value <= self.bounds[1]):
+            return f"{self.name}={value} is not {self.allowed()}"
         return None
+
+
+def sampler_specs() -> tuple[ParamSpec, ...]:
+    """`<sampler>.<setting>` parameters of every registered sampler (all runtime-tunable)."""
+    return tuple(ParamSpec(info.key, info.description, info.bounds, info.choices, runtime=True)
+                 for name in SAMPLERS for info in settings_class(name).parameters())
 
 
 _AUTOSTART = ParamSpec(
@@ -83,6 +113,9 @@ _DIAGNOSTICS_PERIOD = ParamSpec(
     "diagnostics_period_s", "s between /diagnostics messages", (0.1, 60.0))
 _NO_INPUT_WARN = ParamSpec("no_input_warn_s", "s without input before /diagnostics turns WARN",
                            (0.1, 3600.0), runtime=True)
+_INVALID_WARN = ParamSpec(
+    "invalid_input_warn_fraction", "/diagnostics turns WARN when more than this fraction of the "
+    "input messages of the last 10 s were dropped as invalid", (0.0, 1.0), runtime=True)
 
 PLANNER_PARAMS = (
     _AUTOSTART,
@@ -99,56 +132,18 @@ PLANNER_PARAMS = (
               choices=DTYPES),
     ParamSpec("warmup_runs", "plans run on a blank image at activation", bounds=(0, 10)),
     ParamSpec("sampler", "diffusion sampler", choices=SAMPLERS, runtime=True),
-    ParamSpec("seed", "noise seed per plan; -1 = fresh noise every plan", bounds=(-1, INT32_MAX),
-              runtime=True),
-    ParamSpec("dts.draft_stride", "DTS: train timesteps per draft step", (1, 100), runtime=True),
-    ParamSpec("dts.target_stride", "DTS: train timesteps per target step", (1, 100),
-              runtime=True),
-    ParamSpec("dts.chunk", "DTS: draft tokens verified per round", (1, 100), runtime=True),
-    ParamSpec("dts.threshold", "DTS: acceptance distance threshold of the first round, in the "
-              "units of dts.distance; 0 = always reject (sequential fine DDIM)", (0.0, 1e9),
-              runtime=True),
-    ParamSpec("dts.increment", "DTS: threshold increment per round (units of dts.distance)",
-              (0.0, 1e3), runtime=True),
-    ParamSpec("dts.distance", "DTS: draft-target distance", choices=("l2", "rms"), runtime=True),
-    ParamSpec("dts.progression", "DTS: threshold progression",
-              choices=("linear", "cumulative"), runtime=True),
-    ParamSpec("dts.max_rounds", "DTS: round limit; 0 = no limit", (0, 1000), runtime=True),
-    ParamSpec("dts.reuse_draft_outputs", "DTS: reuse the draft's model outputs in the target",
-              runtime=True),
-    ParamSpec("ddim.num_steps", "DDIM: denoising steps", (1, 1000), runtime=True),
-    ParamSpec("dpm_solver.num_steps", "DPM-Solver++: solver steps", (1, 1000), runtime=True),
-    ParamSpec("dpm_solver.order", "DPM-Solver++: solver order", (1, 3), runtime=True),
-    ParamSpec("ddpm.clip_x0", "DDPM: clip the predicted clean sample to [-1, 1]", runtime=True),
-    ParamSpec("paradigms.num_steps", "ParaDiGMS: steps of the sequential sampler it solves",
-              (1, 100), runtime=True),
-    ParamSpec("paradigms.window", "ParaDiGMS: Picard window (steps per batched call)", (1, 100),
-              runtime=True),
-    ParamSpec("paradigms.tolerance", "ParaDiGMS: per-element tolerance relative to sigma_t",
-              (0.0, 1e3), runtime=True),
-    ParamSpec("paradigms.kind", "ParaDiGMS: sequential sampler it solves",
-              choices=("ddim", "ddpm"), runtime=True),
-    ParamSpec("srds.num_steps", "SRDS: steps of the fine DDIM solution", (1, 100), runtime=True),
-    ParamSpec("srds.num_segments", "SRDS: coarse segments; 0 = sqrt(num_steps)", (0, 100),
-              runtime=True),
-    ParamSpec("srds.max_iterations", "SRDS: parareal iterations; 0 = until converged", (0, 100),
-              runtime=True),
-    ParamSpec("srds.tolerance", "SRDS: early-stop change of the final sample (image units)",
-              (0.0, 1e3), runtime=True),
-    ParamSpec("block_speculative.tau", "block speculative: router acceptance score (dB)",
-              (-1e3, 1e3), runtime=True),
-    ParamSpec("block_speculative.num_blocks", "block speculative: blocks of frames per plan",
-              (1, 16), runtime=True),
-    ParamSpec("block_speculative.draft_steps", "block speculative: DDIM steps of the drafter",
-              (1, 100), runtime=True),
-    ParamSpec("block_speculative.target", "block speculative: target sampler (its own "
-              "parameters apply)", choices=BASE_SAMPLERS, runtime=True),
-    ParamSpec("block_speculative.probe_t", "block speculative: noise level of the router probe",
-              (1, 99), runtime=True),
-    ParamSpec("replan_policy", "when to plan", choices=REPLAN_POLICIES, runtime=True),
+    ParamSpec("seed", "noise seed per plan; -1 = fresh noise every plan (a request_plan call "
+              "with its own seed overrides it)", bounds=(-1, INT32_MAX), runtime=True),
+    *sampler_specs(),
+    ParamSpec("replan_policy", "when to plan: on_demand = on request_plan calls; continuous = "
+              "every fresh frame once the previous plan is done; periodic = every "
+              "replan_period_s", choices=REPLAN_POLICIES, runtime=True),
     ParamSpec("replan_period_s", "s between plans for replan_policy=periodic", (0.01, 3600.0),
               runtime=True),
-    ParamSpec("max_image_age_s", "s; older frames are dropped and counted", (0.001, 3600.0),
+    ParamSpec("max_image_age_s", "s; frames older than this when planning starts are dropped "
+              "and counted", (0.001, 3600.0), runtime=True),
+    ParamSpec("max_stamp_future_s", "s; frames stamped further than this in the future (and "
+              "frames with negative stamps) are dropped and counted", (0.0, 3600.0),
               runtime=True),
     ParamSpec("frame_dt_s", "s between imagined frames (VideoPlan.frame_dt)", (1e-4, 3600.0),
               runtime=True),
@@ -157,6 +152,7 @@ PLANNER_PARAMS = (
     _OUTPUT_DEPTH,
     _DIAGNOSTICS_PERIOD,
     _NO_INPUT_WARN,
+    _INVALID_WARN,
 )
 
 PREDICTOR_PARAMS = (
@@ -167,13 +163,21 @@ PREDICTOR_PARAMS = (
     _OUTPUT_DEPTH,
     _DIAGNOSTICS_PERIOD,
     _NO_INPUT_WARN,
+    _INVALID_WARN,
     ParamSpec("predictor.type", "action predictor", choices=("optical_flow", "diffusion_policy")),
     ParamSpec("predictor.mode", "robot kind", choices=("manipulation", "navigation")),
     ParamSpec("predictor.checkpoint_path",
               "diffusion-policy checkpoint; empty = the embedded default"),
     ParamSpec("predictor.frame_id", "frame_id of the published ActionChunk", runtime=True),
-    ParamSpec("predictor.max_plan_age_s", "s; plans with an older source image are not followed",
-              (0.01, 3600.0), runtime=True),
+    ParamSpec("predictor.max_plans", "plans per episode (AVDC: 6 = the first and 5 replans); "
+              "0 = no limit", (0, 1000)),
+    ParamSpec("predictor.max_plan_age_s", "s; a plan whose source image is older than this at "
+              "an observation is replaced", (0.01, 3600.0)),
+    ParamSpec("predictor.episode_source", "what starts an episode: instruction = a new "
+              "instruction text (real robots); simulator = a reset on episode_status (the "
+              "Meta-World bridge; its seed makes the plans repeatable)", choices=EPISODE_SOURCES),
+    ParamSpec("predictor.sync_slop_s", "s; colour, depth, mask and hand position stamped this "
+              "close together form one observation", (0.0, 1.0)),
     ParamSpec("predictor.linear_speed", "m/s of a MoveAhead command on cmd_vel", (0.0, 5.0),
               runtime=True),
     ParamSpec("predictor.angular_speed", "rad/s of a turn command on cmd_vel", (0.0, 10.0),
@@ -187,11 +191,17 @@ BRIDGE_PARAMS = (
     ParamSpec("sim.resolution", "square image size in px", (16, 1024)),
     ParamSpec("sim.rate_hz", "simulation steps per second", (0.1, 1000.0), runtime=True),
     ParamSpec("sim.max_steps", "steps before an episode times out", (1, 100000), runtime=True),
+    ParamSpec("sim.episodes", "episodes to run, then stop stepping; 0 = run until shut down",
+              (0, 1000000)),
     ParamSpec("sim.wait_for_actions",
               "pause when out of actions and publish the camera once per chunk (lockstep)",
               runtime=True),
     ParamSpec("sim.frame_id", "frame_id of the camera image, depth and CameraInfo"),
 )
+
+ALL_PARAMS = {spec.name: spec for specs in (PLANNER_PARAMS, PREDICTOR_PARAMS, BRIDGE_PARAMS)
+              for spec in specs}
+"""Every parameter of the package's nodes by name (the shared params file holds them all)."""
 
 
 def default_params_file() -> Path:
@@ -222,11 +232,38 @@ def load_defaults(path: Path | None = None) -> dict[str, Any]:
     return _flatten(document["/**"]["ros__parameters"])
 
 
+def _overrides(node: Node) -> dict[str, Parameter]:
+    """Start-up values given to `node` (params files, -p, parameter_overrides).
+
+    rclpy keeps them in a private attribute; this is its only reader.
+    """
+    return dict(getattr(node, "_parameter_overrides", {}))
+
+
 def declare(node: Node, specs: Iterable[ParamSpec]) -> None:
-    """Declare `specs` on `node` with descriptors and defaults from config/planner.yaml."""
+    """Declare `specs` with descriptors and defaults from config/planner.yaml.
+
+    A start-up value rclpy refuses (type or range) raises ParameterError with one line that
+    names the parameter, the value and what is accepted. Overrides that no node of this package
+    declares (typos in a params file) are logged as warnings.
+    """
     defaults = load_defaults()
-    node.declare_parameters("", [
-        (spec.name, defaults[spec.name], spec.descriptor(defaults[spec.name])) for spec in specs])
+    overrides = _overrides(node)
+    for spec in specs:
+        default = defaults[spec.name]
+        try:
+            node.declare_parameter(spec.name, default, spec.descriptor(default))
+        except (InvalidParameterTypeException, InvalidParameterValueException):
+            given = overrides[spec.name].value if spec.name in overrides else default
+            kind = type(default).__name__.replace("str", "string").replace("bool", "boolean")
+            raise ParameterError(
+                f"parameter {spec.name}={given!r} refused: must be a {kind} {spec.allowed()}; "
+                f"restart the node with a valid value") from None
+    unknown = sorted(name for name in overrides if name not in ALL_PARAMS
+                     and name not in _RCLPY_PARAMETERS and not name.startswith("qos_overrides."))
+    for name in unknown:
+        node.get_logger().warning(f"unknown parameter '{name}' ignored (a typo? `ros2 param "
+                                  f"list {node.get_fully_qualified_name()}` lists the known ones)")
 
 
 def current(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]:
@@ -241,22 +278,20 @@ def check_values(specs: Iterable[ParamSpec], values: Mapping[str, Any]) -> list[
             for reason in [by_name[name].check(value)] if reason]
 
 
-def sampler_kwargs(values: Mapping[str, Any], sampler: str | None = None) -> dict[str, Any]:
-    """Keyword arguments of `make_sampler` for `sampler` (default values['sampler']).
+def sampler_settings(values: Mapping[str, Any], name: str | None = None) -> SamplerSettings:
+    """Build the settings of sampler `name` (default values['sampler']) from flat values."""
+    return settings_from_flat(name or values["sampler"], values)
 
-    They come from its `<sampler>.*` values (0 = None for limits and automatic counts); the
-    block speculative sampler also gets the parameters of its target sampler.
-    """
-    name = sampler or values["sampler"]
-    prefix = f"{name}."
-    kwargs = {key[len(prefix):]: value for key, value in values.items()
-              if key.startswith(prefix)}
-    for key in _ZERO_MEANS_NONE & kwargs.keys():
-        if kwargs[key] == 0:
-            kwargs[key] = None
-    if name == "block_speculative":
-        kwargs.update(sampler_kwargs(values, kwargs["target"]))
-    return kwargs
+
+def sampler_reasons(values: Mapping[str, Any], schedule: NoiseSchedule) -> list[str]:
+    """Why the settings of ANY registered sampler in `values` cannot plan with `schedule`."""
+    reasons = []
+    for name in SAMPLERS:
+        try:
+            reasons += sampler_settings(values, name).validate(schedule)
+        except ValueError as error:
+            reasons.append(str(error))
+    return list(dict.fromkeys(reasons))   # block_speculative repeats its target's reasons
 
 
 def result(reasons: list[str]) -> SetParametersResult:

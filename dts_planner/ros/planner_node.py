@@ -1,51 +1,66 @@
 """Video planner lifecycle node: camera `image` + `instruction` -> `plan`, `plan_diagnostics`.
 
 Thin adapter over `dts_planner.planning.VideoPlanner`. Subscription callbacks only check and
-store the latest frame and instruction; one worker thread plans (model calls are never
-concurrent and never block the executor). See docs/ros_interface.md for the interface.
+store the latest frame and instruction; one worker thread decides when to plan, and the
+process's compute thread (`dts_planner.ros.compute`) runs the model, so sampling runs at its
+standalone speed and model calls are never concurrent. A plan in flight stops between two model
+calls when the node deactivates or shuts down. See docs/ros_interface.md for the interface.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import math
+import sys
 import time
 from typing import Any
 import uuid
 
 from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
+from dts_msgs.srv import RequestPlan
 import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sensor_msgs.msg import Image
-from std_srvs.srv import Trigger
 import torch
 
-from dts_planner.diffusion import make_sampler, NonFiniteOutputError, Sampler, SamplerStats
+from dts_planner.diffusion import (
+    NoiseSchedule, NonFiniteOutputError, SamplerSettings, SamplerStats, SamplingCancelled)
 from dts_planner.planning import Plan, VideoPlanner
+from dts_planner.planning.factory import build_planner, check_model_source
 from dts_planner.ros import parameters
+from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.device import (
     compute_precision, describe_device, free_memory, resolve_dtype, select_device)
+from dts_planner.common.images import tile_frames
 from dts_planner.ros.image_conversion import (
-    check_image, image_to_rgb, ImageConversionError, rgb_to_image, tile_frames,
-    with_source_frame)
-from dts_planner.ros.model_loading import build_planner, check_model_source
+    check_image, image_to_rgb, ImageConversionError, rgb_to_image, with_source_frame)
 from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import run_nodes
+from dts_planner.ros.stamps import NS_PER_S, stamp_ns, stamp_problem
 from dts_planner.ros.worker import LatestSlot
 from dts_planner.ros.worker_node import LOG_THROTTLE_S, WorkerLifecycleNode
 
 _SAMPLER_PREFIXES = tuple(f"{name}." for name in parameters.SAMPLERS) + ("sampler",)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReceivedImage:
-    """A camera message and when it arrived (node clock, and time.monotonic() in s)."""
+    """A camera message, its stamp (ns) and when it arrived (node clock; time.monotonic() s)."""
 
     msg: Image
+    stamp_ns: int
     received: Time
     received_mono: float
+
+
+@dataclass(frozen=True)
+class Request:
+    """A pending `request_plan` call: plan from a frame stamped >= min_stamp_ns with `seed`."""
+
+    min_stamp_ns: int
+    seed: int | None
 
 
 def image_age_s(stamp: Time, received: Time, now: Time) -> float:
@@ -55,7 +70,7 @@ def image_age_s(stamp: Time, received: Time, now: Time) -> float:
 
 
 def fill_diagnostics(msg: PlanDiagnostics, stats: SamplerStats) -> None:
-    """Copy sampler counts into `msg` (batch 0 of per-sample DTS lists)."""
+    """Copy sampler counts into `msg`: token counts summed over the batch, distances of row 0."""
     msg.sampler = stats.sampler
     msg.nfe, msg.depth = stats.nfe, stats.depth
     msg.draft_calls, msg.target_calls, msg.rounds = (
@@ -83,10 +98,13 @@ class PlannerNode(WorkerLifecycleNode):
         self._images: LatestSlot[ReceivedImage] = LatestSlot()
         self._instructions: LatestSlot[Instruction] = LatestSlot()
         self._instruction: Instruction | None = None
-        self._plan_requested = False
+        self._requests: LatestSlot[Request] = LatestSlot()
+        self._request: Request | None = None      # taken by the worker, not yet planned
+        self._in_flight: Request | None = None
+        self._reported: tuple[int, int] = (-1, -1)   # (image stamp, status) last rejected
         self._last_plan_mono = -math.inf
         self._planner: VideoPlanner | None = None
-        self._sampler_key: tuple = ()
+        self._settings: SamplerSettings | None = None
         self._device = torch.device("cpu")
         self._dtype = torch.float32
         self._model_id = ""
@@ -96,14 +114,20 @@ class PlannerNode(WorkerLifecycleNode):
         """Validate every parameter, the device and the model source; create the publishers."""
         values = parameters.current(self, parameters.PLANNER_PARAMS)
         reasons = parameters.check_values(parameters.PLANNER_PARAMS, values)
-        reasons += self._sampler_reasons(values)
+        reasons += parameters.sampler_reasons(values, NoiseSchedule.avdc())
+        warning = ""
         try:
             self._device, warning = select_device(values["device"], values["allow_cpu_fallback"])
             resolve_dtype(values["dtype"], self._device)
+        except ValueError as error:
+            reasons.append(f"{error}; restart the node with device:=cpu, or with "
+                           "allow_cpu_fallback:=true to fall back with a warning (read-only "
+                           "parameters; planner.launch.py arguments of the same names)")
+        try:
             check_model_source(values["model_path"], values["model_preset"])
         except ValueError as error:
-            reasons.append(str(error))
-            warning = ""
+            reasons.append(f"{error}; restart the node with a valid model_path:=... "
+                           "(read-only; empty = the embedded default model)")
         if reasons:
             return self.fail_configure(reasons)
         if warning:
@@ -118,22 +142,10 @@ class PlannerNode(WorkerLifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load and warm up the model, subscribe, start the planning worker."""
+        """Load and warm up the model (on the compute thread), subscribe, start the worker."""
         values = parameters.current(self, parameters.PLANNER_PARAMS)
         try:
-            start = time.perf_counter()
-            key, sampler = self._make_sampler(values)
-            self._planner, self._model_id = build_planner(
-                values["model_path"], values["model_preset"], values["image_size"],
-                values["text_encoder"], sampler, self._device)
-            self._dtype = resolve_dtype(values["dtype"], self._device)
-            self._sampler_key = key
-            loaded = time.perf_counter() - start
-            blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
-            for _ in range(values["warmup_runs"]):
-                with compute_precision(self._device, self._dtype):
-                    self._planner.plan(blank, "warm up", seed=0)
-            warm = time.perf_counter() - start - loaded
+            loaded, warm = compute_thread().call(self._load_model, values)
         except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
             self.release()
             self._error = f"model load failed: {error}"
@@ -149,17 +161,43 @@ class PlannerNode(WorkerLifecycleNode):
                 make_qos(values["image_qos.reliability"], values["image_qos.depth"])),
             self.create_subscription(
                 Instruction, "instruction", self._on_instruction, latched_qos()),
-            self.create_service(Trigger, "replan", self._on_replan),
+            self.create_service(RequestPlan, "request_plan", self._on_request_plan),
         ]
         self.start_worker(self._plan_step)
         self._error, self._note = "", ""
         return super().on_activate(state)
 
+    def _load_model(self, values: dict[str, Any]) -> tuple[float, float]:
+        """Build the planner and run the warm-up plans (compute thread); return both times (s)."""
+        start = time.perf_counter()
+        settings = parameters.sampler_settings(values)
+        self._planner, self._model_id = build_planner(
+            values["model_path"], values["model_preset"], values["image_size"],
+            values["text_encoder"], settings.build(), self._device)
+        reasons = parameters.sampler_reasons(values, self._planner.model.schedule)
+        if reasons:
+            raise ValueError("sampler settings do not fit this model: " + "; ".join(reasons))
+        self._dtype = resolve_dtype(values["dtype"], self._device)
+        self._settings = settings
+        loaded = time.perf_counter() - start
+        blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
+        for _ in range(values["warmup_runs"]):
+            with compute_precision(self._device, self._dtype):
+                self._planner.plan(blank, "warm up", seed=0)
+        return loaded, time.perf_counter() - start - loaded
+
+    @property
+    def video_planner(self) -> VideoPlanner | None:
+        """The loaded VideoPlanner (None unless active); call it on the compute thread only."""
+        return self._planner
+
     def release(self) -> None:
-        """Drop the model (and cached CUDA memory) and any frame not yet planned."""
+        """Drop the model (and cached CUDA memory), frames and requests not yet planned."""
         self._planner = None
-        self._sampler_key = ()
+        self._settings = None
         self._images.clear()
+        self._requests.clear()
+        self._request = None
         free_memory(self._device)
 
     def health_gauges(self) -> dict[str, Any]:
@@ -171,48 +209,49 @@ class PlannerNode(WorkerLifecycleNode):
         return gauges
 
     # ------------------------------------------------------------------ parameters
-    def _sampler_reasons(self, values: dict[str, Any]) -> list[str]:
-        """Why the sampler settings in `values` cannot build a sampler (empty if they can)."""
-        try:
-            self._make_sampler(values)
-        except (ValueError, TypeError) as error:
-            return [f"sampler '{values['sampler']}': {error}"]
-        return []
+    def _schedule(self) -> NoiseSchedule:
+        """Return the loaded model's noise schedule (AVDC's T = 100 before one is loaded)."""
+        return self._planner.model.schedule if self._planner is not None else NoiseSchedule.avdc()
 
     def _validate_update(self, params: list[Parameter]) -> Any:
-        """on-set callback: accept only valid values; they apply on the next plan."""
+        """on-set callback: accept only values that plan; they apply on the next plan.
+
+        A change to any sampler setting re-checks the settings of every sampler against the
+        model's schedule, in use or not, so switching `sampler` later always plans.
+        """
         update = {p.name: p.value for p in params}
         reasons = parameters.check_values(parameters.PLANNER_PARAMS, update)
         if not reasons and any(name.startswith(_SAMPLER_PREFIXES) for name in update):
             values = parameters.current(self, parameters.PLANNER_PARAMS)
-            reasons = self._sampler_reasons({**values, **update})
+            reasons = parameters.sampler_reasons({**values, **update}, self._schedule())
         return parameters.result(reasons)
-
-    @staticmethod
-    def _make_sampler(values: dict[str, Any]) -> tuple[tuple, Sampler]:
-        """Build the sampler of `values`; also return a key that changes with its settings."""
-        kwargs = parameters.sampler_kwargs(values)
-        key = (values["sampler"], tuple(sorted(kwargs.items())))
-        return key, make_sampler(values["sampler"], **kwargs)
 
     def _apply_sampler(self, values: dict[str, Any]) -> None:
         """Rebuild the planner's sampler when its parameters changed since the last plan."""
-        key, sampler = self._make_sampler(values)
-        if key != self._sampler_key:
-            self._planner.sampler, self._sampler_key = sampler, key
-            self.get_logger().info(f"sampler now {key[0]} {dict(key[1])}")
+        settings = parameters.sampler_settings(values)
+        if settings != self._settings:
+            self._planner.sampler, self._settings = settings.build(), settings
+            self.get_logger().info(f"sampler now {settings.spec()}")
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Image) -> None:
         """Check and store the latest frame (no decoding, no model work here)."""
         self.health.input_arrived()
         self.health.count("images_received")
+        received = self.get_clock().now()
         try:
             check_image(msg)
+            problem = stamp_problem(msg.header.stamp, received.nanoseconds,
+                                    self.param("max_stamp_future_s"))
+            if problem:
+                raise ImageConversionError(problem, f"stamp {msg.header.stamp.sec} s "
+                                           f"{msg.header.stamp.nanosec} ns")
         except ImageConversionError as error:
-            self._drop_invalid(error)
+            self._drop_invalid(error, msg)
             return
-        if self._images.put(ReceivedImage(msg, self.get_clock().now(), time.monotonic())):
+        self.health.input_valid(True)
+        if self._images.put(ReceivedImage(msg, stamp_ns(msg.header.stamp), received,
+                                          time.monotonic())):
             self.health.count("images_skipped")   # replaced before the worker took it
         self.notify_worker()
 
@@ -222,35 +261,62 @@ class PlannerNode(WorkerLifecycleNode):
         self._instructions.put(msg)
         self.notify_worker()
 
-    def _on_replan(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        """`replan` service: plan again from the next fresh frame (policy on_demand)."""
-        self.health.count("replans_requested")
-        self._plan_requested = True
+    def _on_request_plan(self, request: RequestPlan.Request,
+                         response: RequestPlan.Response) -> RequestPlan.Response:
+        """`request_plan` service: plan once from a frame stamped at or after min_stamp."""
+        self.health.count("plan_requests")
+        if not -1 <= request.seed <= parameters.INT32_MAX:
+            response.accepted = False
+            response.message = f"seed {request.seed} outside -1..{parameters.INT32_MAX}"
+            return response
+        if request.min_stamp.sec < 0 or request.min_stamp.nanosec >= NS_PER_S:
+            response.accepted = False
+            response.message = "min_stamp must be a valid time (sec >= 0, nanosec < 1e9)"
+            return response
+        self._requests.put(Request(stamp_ns(request.min_stamp),
+                                   None if request.seed < 0 else request.seed))
         self.notify_worker()
-        response.success, response.message = True, "a plan from the next fresh frame"
+        response.accepted = True
+        response.message = "a plan will be published on 'plan'"
         return response
 
-    def _drop_invalid(self, error: ImageConversionError) -> None:
+    def _drop_invalid(self, error: ImageConversionError, msg: Image) -> None:
+        """Count and log a dropped frame; report it when a plan was waiting for a frame."""
         self.health.count(f"images_invalid_{error.reason}")
+        self.health.input_valid(False)
         self.get_logger().warning(f"dropped camera image: {error}",
                                   throttle_duration_sec=LOG_THROTTLE_S)
+        if self.param("replan_policy") == "continuous" or self._request is not None:
+            self._plan_diag_pub.publish(PlanDiagnostics(
+                header=msg.header, status=PlanDiagnostics.INVALID_INPUT, message=str(error),
+                model_id=self._model_id, device=str(self._device), seed=-1,
+                sampling_time_s=math.nan, total_latency_s=math.nan, image_age_s=math.nan,
+                queue_wait_s=math.nan))
 
     # ------------------------------------------------------------------ planning worker
     def _next_image(self, values: dict[str, Any]) -> ReceivedImage | None:
         """Return the frame to plan from now under the replan policy, or None to wait."""
         policy = values["replan_policy"]
-        if policy == "on_demand" and not self._plan_requested:
-            return None
+        if policy == "on_demand":
+            if self._request is None:
+                return None
+            latest = self._images.peek()
+            if latest is None or latest.stamp_ns < self._request.min_stamp_ns:
+                return None
+            return latest
         if (policy == "periodic"
                 and time.monotonic() - self._last_plan_mono < values["replan_period_s"]):
             return None
         return self._images.take()
 
     def _plan_step(self) -> bool:
-        """One worker iteration: plan from the newest frame if the policy says so."""
+        """One worker iteration: plan from the chosen frame if the policy says so."""
         instruction = self._instructions.take()
         if instruction is not None:
-            self._instruction, self._plan_requested = instruction, True
+            self._instruction = instruction
+        request = self._requests.take()
+        if request is not None:
+            self._request = request
         values = parameters.current(self, parameters.PLANNER_PARAMS)
         received = self._next_image(values)
         if received is None or self._planner is None:
@@ -259,34 +325,38 @@ class PlannerNode(WorkerLifecycleNode):
         header = received.msg.header
         started = self.get_clock().now()
         age = image_age_s(Time.from_msg(header.stamp), received.received, started)
+        seed = self._plan_seed(values)
         report = PlanDiagnostics(header=header, plan_id=uuid.uuid4().hex[:16],
                                  sampler=values["sampler"], model_id=self._model_id,
                                  device=str(self._device), image_age_s=age,
+                                 seed=-1 if seed is None else seed,
                                  queue_wait_s=taken - received.received_mono,
                                  sampling_time_s=math.nan, total_latency_s=math.nan)
         self.health.set(last_image_age_s=age)
         if self._instruction is None or not self._instruction.text.strip():
             self.health.count("no_instruction")
-            self._plan_requested = False   # on_demand: wait for the next instruction
-            return self._reject(report, PlanDiagnostics.NO_INSTRUCTION,
-                                "no instruction received yet" if self._instruction is None
-                                else "the instruction is empty")
+            return self._reject_once(received, report, PlanDiagnostics.NO_INSTRUCTION,
+                                     "no instruction received yet" if self._instruction is None
+                                     else "the instruction is empty")
         if age > values["max_image_age_s"]:
             self.health.count("images_stale")
-            return self._reject(report, PlanDiagnostics.STALE_INPUT,
-                                f"image is {age:.3f} s old > max_image_age_s "
-                                f"{values['max_image_age_s']}")
+            return self._reject_once(received, report, PlanDiagnostics.STALE_INPUT,
+                                     f"image is {age:.3f} s old > max_image_age_s "
+                                     f"{values['max_image_age_s']}")
         try:
             rgb = image_to_rgb(received.msg)
         except ImageConversionError as error:
-            self._drop_invalid(error)
+            self._drop_invalid(error, received.msg)
+            self._images.clear()
             return True
         self._apply_sampler(values)
-        seed = None if values["seed"] < 0 else values["seed"]
+        self._in_flight, self._request = self._request, None
         model_start = time.monotonic()
         try:
-            with compute_precision(self._device, self._dtype):
-                plan = self._planner.plan(rgb, self._instruction.text, seed=seed)
+            plan = compute_thread().call(self._sample, rgb, self._instruction.text, seed)
+        except SamplingCancelled:
+            self.health.count("plans_cancelled")
+            return self._reject(report, PlanDiagnostics.CANCELLED, "cancelled: node stopping")
         except NonFiniteOutputError as error:
             self.health.count("plans_rejected_nan")
             return self._reject(report, PlanDiagnostics.REJECTED_NAN, str(error))
@@ -294,14 +364,31 @@ class PlannerNode(WorkerLifecycleNode):
             self.health.count("plans_failed")
             return self._reject(report, PlanDiagnostics.MODEL_ERROR,
                                 f"{type(error).__name__}: {error}")
+        finally:
+            self._in_flight = None
         self._last_plan_mono = time.monotonic()
-        self._plan_requested = False
-        self._publish_plan(plan, received, report, values, rgb)
+        self._publish_plan(plan, received, report, values)
         # what the node adds around the model: conversion, messages, publishing
         self.health.observe("ros_overhead_s",
                             time.monotonic() - taken - (self._last_plan_mono - model_start))
         self._publish_debug(plan, rgb, header)
         return True
+
+    def _plan_seed(self, values: dict[str, Any]) -> int | None:
+        """Return the request's seed, else the `seed` parameter (None: fresh noise)."""
+        if self._request is not None and self._request.seed is not None:
+            return self._request.seed
+        return None if values["seed"] < 0 else values["seed"]
+
+    def _sample(self, rgb: np.ndarray, instruction: str, seed: int | None) -> Plan:
+        """Run the sampler (compute thread); a stopping worker cancels it between model calls."""
+        with compute_precision(self._device, self._dtype):
+            return self._planner.plan(rgb, instruction, seed=seed, callback=self._stop_hook)
+
+    def _stop_hook(self, _step: Any) -> None:
+        """Sampler callback: raise SamplingCancelled once the worker is asked to stop."""
+        if self.stopping:
+            raise SamplingCancelled("the planner node is stopping")
 
     def _reject(self, report: PlanDiagnostics, status: int, message: str) -> bool:
         """Publish a PlanDiagnostics with a failure `status`, log it (throttled)."""
@@ -310,8 +397,18 @@ class PlannerNode(WorkerLifecycleNode):
         self.get_logger().warning(f"no plan: {message}", throttle_duration_sec=LOG_THROTTLE_S)
         return True
 
+    def _reject_once(self, received: ReceivedImage, report: PlanDiagnostics, status: int,
+                     message: str) -> bool:
+        """Reject a frame the worker may see again (on_demand peeks): report it only once."""
+        key = (received.stamp_ns, status)
+        if key != self._reported:
+            self._reported = key
+            self._reject(report, status, message)
+        self._images.take()
+        return False
+
     def _publish_plan(self, plan: Plan, received: ReceivedImage, report: PlanDiagnostics,
-                      values: dict[str, Any], rgb: np.ndarray) -> None:
+                      values: dict[str, Any]) -> None:
         header = received.msg.header
         fill_diagnostics(report, plan.stats)
         report.sampling_time_s = plan.sampling_time_s
@@ -325,6 +422,7 @@ class PlannerNode(WorkerLifecycleNode):
         self._plan_diag_pub.publish(report)
         self.health.count("plans_published")
         self.health.observe("plan_latency_s", report.total_latency_s)
+        self.health.observe("sampling_time_s", plan.sampling_time_s)
         self.health.set(last_sampling_time_s=plan.sampling_time_s, last_nfe=float(report.nfe),
                         last_acceptance_rate=float(report.acceptance_rate))
 
@@ -335,6 +433,10 @@ class PlannerNode(WorkerLifecycleNode):
                 tile_frames(with_source_frame(rgb, plan.frames)), header))
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """Run the planner node (`ros2 run dts_planner planner_node`)."""
-    run_nodes(lambda: [PlannerNode()], args)
+    return run_nodes(lambda: [PlannerNode()], args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

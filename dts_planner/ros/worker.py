@@ -75,8 +75,12 @@ class Worker:
         """Wake the thread now (new input arrived)."""
         self._wake.set()
 
-    def stop(self, timeout_s: float = 30.0) -> bool:
-        """Ask the thread to finish its current step and exit; True if it did within timeout."""
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Ask the thread to finish its current step and exit; True if it did within timeout.
+
+        Long steps check `stopping` (the planner's sampler does between model calls), so a
+        step in flight ends within one model call.
+        """
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():

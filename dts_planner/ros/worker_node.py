@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.service import Service
+from rclpy.timer import Timer
 
 from dts_planner.ros import parameters
 from dts_planner.ros.diagnostics import diagnostic_array, NodeHealth
@@ -28,14 +29,18 @@ class WorkerLifecycleNode(LifecycleNode):
 
     def __init__(self, node_name: str, specs: Iterable[parameters.ParamSpec],
                  **kwargs: Any) -> None:
-        """Declare `specs`, start the /diagnostics timer; nothing else until configure."""
-        super().__init__(node_name, **kwargs)
-        parameters.declare(self, specs)
+        """Declare `specs`, start the /diagnostics timer; nothing else until configure.
+
+        A start-up value that cannot be declared raises parameters.ParameterError (one line).
+        """
         self.health = NodeHealth()
         self._error, self._note = "", "unconfigured"   # ERROR / WARN text for /diagnostics
+        self._lifecycle_label = "unconfigured"
         self._worker: Worker | None = None
-        self._inputs: list[Any] = []    # subscriptions and services made on activate
+        self._inputs: list[Any] = []    # subscriptions, services and timers made on activate
         self._outputs: list[Any] = []   # lifecycle publishers made on configure
+        super().__init__(node_name, **kwargs)
+        parameters.declare(self, specs)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.param("diagnostics_period_s"), self._publish_health)
 
@@ -84,23 +89,34 @@ class WorkerLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Record the new state; subclasses validate and build first, then call this."""
+        self._lifecycle_label = "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Record the new state; subclasses load and subscribe first, then call this."""
+        self._lifecycle_label = "active"
+        return super().on_activate(state)
+
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop the worker (its current step finishes), unsubscribe, release."""
+        """Stop the worker (a plan in flight is cancelled), unsubscribe, release."""
         self._stop_inputs()
         self.release()
-        self._note = "inactive"
+        self._note, self._lifecycle_label = "inactive", "inactive"
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy the publishers."""
         self._destroy_outputs()
         self.unconfigure()
-        self._error, self._note = "", "unconfigured"
+        self._error, self._note, self._lifecycle_label = "", "unconfigured", "unconfigured"
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything from any state."""
         self.close()
+        self._lifecycle_label = "finalized"
         return super().on_shutdown(state)
 
     def close(self) -> None:
@@ -123,6 +139,8 @@ class WorkerLifecycleNode(LifecycleNode):
         for entity in self._inputs:
             if isinstance(entity, Service):
                 self.destroy_service(entity)
+            elif isinstance(entity, Timer):
+                self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
         self._inputs = []
@@ -138,7 +156,7 @@ class WorkerLifecycleNode(LifecycleNode):
                                 throttle_duration_sec=LOG_THROTTLE_S)
 
     def _publish_health(self) -> None:
-        state = self._state_machine.current_state[1]
+        state = self._lifecycle_label
         self.health.set(lifecycle_state=state, **self.health_gauges())
         silent_s, warn_s = self.health.seconds_without_input(), self.param("no_input_warn_s")
         if state == "active" and silent_s > warn_s:
@@ -147,5 +165,6 @@ class WorkerLifecycleNode(LifecycleNode):
                 "(ros2 topic info -v)", throttle_duration_sec=max(warn_s, LOG_THROTTLE_S))
         status = self.health.status(
             f"{self.get_fully_qualified_name()}: {self.status_name}", self.hardware_id(),
-            self.param("no_input_warn_s"), error=self._error, warning=self._note)
+            self.param("no_input_warn_s"), error=self._error, warning=self._note,
+            invalid_warn_fraction=self.param("invalid_input_warn_fraction"))
         self._diagnostics_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
