@@ -10,7 +10,6 @@ from dts_planner.predictors.base import METAWORLD_ACTION_SPACE
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
 from dts_planner.predictors.diffusion_policy_predictor import DiffusionPolicyPredictor
-from dts_planner.training.train_policy import to_tensor
 from predictors_synthetic import FakeObservation, intrinsics
 
 TINY = DiffusionPolicyConfig(image_size=32, encoder_channels=(8, 16), keypoints=4,
@@ -143,7 +142,6 @@ def test_action_chunks_clamp_goal_and_pad_actions():
     assert batch["valid"][1].sum() == 9
     # the gripper input is the effort commanded one step earlier (0 at an episode's start)
     np.testing.assert_allclose(batch["gripper"][:, 0], [0.0, 0.09, 0.0])
-    assert to_tensor(batch["rgb"]).shape == (3, 3, 1, 1)
     # a goal offset range: u picks k uniformly from lo..hi
     ranged = ActionChunkDataset(table, horizon=16, goal_offset=(2, 5), episodes=np.array([0]))
     assert len(ranged) == 19

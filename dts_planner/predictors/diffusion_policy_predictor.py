@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dts_planner.models import image_to_cond
 from dts_planner.models.preprocessing import prepare_image
 from dts_planner.predictors.base import (
     METAWORLD_ACTION_SPACE, ActionChunk, PlanWatcher, PredictorObservation)
@@ -42,8 +43,7 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
 
 def image_batch(image: np.ndarray, size: int) -> torch.Tensor:
     """RGB uint8 image (H, W, 3) -> (1, 3, size, size) float in [0, 1]."""
-    image = resize_square(image, size)
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    return image_to_cond(resize_square(image, size)[None])
 
 
 class DiffusionPolicyPredictor:

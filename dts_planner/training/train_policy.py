@@ -40,6 +40,7 @@ from tqdm import tqdm
 from dts_planner.data import (
     ActionChunkDataset, balanced_weights, chunks_to_tensors, load_episodes, StepBatchSampler)
 from dts_planner.data.shards import EpisodeTable
+from dts_planner.models import image_to_cond
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
 from dts_planner.training.train_video import learning_rate, step_generator
@@ -47,12 +48,6 @@ from dts_planner.training.train_video import learning_rate, step_generator
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.pt"
 LOSS_CSV = "loss.csv"
-
-
-def to_tensor(images: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]."""
-    images = torch.as_tensor(images)
-    return images.permute(0, 3, 1, 2).float() / 255.0
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
@@ -89,7 +84,7 @@ def policy_inputs(policy: DiffusionPolicy, batch: dict, generator: torch.Generat
     config = policy.config
 
     def augment(images: torch.Tensor, noise: float) -> torch.Tensor:
-        images = to_tensor(images)
+        images = image_to_cond(images)
         if generator is None:
             return images
         return pixel_noise(random_shift(images, shift, generator), noise, generator)
