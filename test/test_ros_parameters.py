@@ -11,6 +11,7 @@ from dts_planner.ros import parameters
 from dts_planner.ros.parameters import (
     ALL_PARAMS as ALL_SPECS, check_values, load_defaults, PLANNER_PARAMS, sampler_reasons,
     sampler_settings)
+from dts_planner.ros.launch_arguments import ARGUMENTS, parameter_overrides
 from dts_planner.ros.qos import latched_qos, make_qos
 
 
@@ -97,3 +98,20 @@ def test_qos_from_strings() -> None:
         make_qos("sometimes", 1)
     with pytest.raises(ValueError):
         make_qos("reliable", 0)
+
+
+def test_launch_arguments_map_to_parameters() -> None:
+    """Empty arguments keep the params file's values; given ones override it."""
+    defaults = {name: default for name, default, _, _ in ARGUMENTS}
+    assert parameter_overrides(defaults) == {"use_sim_time": False}
+    given = {**defaults, "device": "cuda:1", "allow_cpu_fallback": "true", "sim": "true",
+             "model_path": "/m.pt", "action_predictor": "diffusion_policy",
+             "autostart": "false", "use_sim_time": "true"}
+    assert parameter_overrides(given) == {
+        "use_sim_time": True, "device": "cuda:1", "allow_cpu_fallback": True,
+        "model_path": "/m.pt", "predictor.type": "diffusion_policy", "autostart": False,
+        "predictor.episode_source": "simulator"}
+    overridden = set(parameter_overrides(given)) - {"use_sim_time"}
+    assert overridden <= set(ALL_SPECS)            # every override is a declared parameter
+    choices = {name: options for name, _, _, options in ARGUMENTS}
+    assert choices["allow_cpu_fallback"] == ["", "true", "false"]

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from dts_msgs.msg import ActionChunk as ActionChunkMsg
 from dts_msgs.msg import EpisodeStatus, Instruction, VideoPlan
@@ -105,10 +104,6 @@ class ActionPredictorNode(WorkerLifecycleNode):
 
     def __init__(self, node_name: str = "action_predictor", **kwargs: Any) -> None:
         """Declare parameters and the /diagnostics publisher; nothing runs until activate."""
-        super().__init__(node_name, parameters.PREDICTOR_PARAMS, **kwargs)
-        self.add_on_set_parameters_callback(
-            lambda params: parameters.result(parameters.check_values(
-                parameters.PREDICTOR_PARAMS, {p.name: p.value for p in params})))
         self._observations: LatestSlot[StampedObservation] = LatestSlot()
         self._plans: LatestSlot[ReceivedPlan] = LatestSlot()
         self._episodes: LatestSlot[EpisodeStart] = LatestSlot()
@@ -119,6 +114,10 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self._instruction_text: str | None = None
         self._twists: deque[tuple[Any, float, float, float]] = deque()
         self._reset_loop_state(EpisodeStart(0, None))
+        super().__init__(node_name, parameters.PREDICTOR_PARAMS, **kwargs)
+        self.add_on_set_parameters_callback(
+            lambda params: parameters.result(parameters.check_values(
+                parameters.PREDICTOR_PARAMS, {p.name: p.value for p in params})))
 
     def _reset_loop_state(self, start: EpisodeStart) -> None:
         self._episode_start_ns = start.stamp_ns
@@ -373,10 +372,10 @@ class ActionPredictorNode(WorkerLifecycleNode):
             self._twist_pub.publish(msg)
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None) -> NoReturn:
     """Run the action-predictor node (`ros2 run dts_planner action_predictor_node`)."""
-    return run_nodes(lambda: [ActionPredictorNode()], args)
+    run_nodes(lambda: [ActionPredictorNode()], args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import deque
 import math
-import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction
 from geometry_msgs.msg import PointStamped, PoseStamped
@@ -74,6 +73,7 @@ class MetaWorldBridgeNode(Node):
 
     def __init__(self, node_name: str = "metaworld_bridge", **kwargs: Any) -> None:
         """Declare parameters, publishers and the action subscription; start the sim thread."""
+        self._worker: Worker | None = None
         super().__init__(node_name, **kwargs)
         parameters.declare(self, parameters.BRIDGE_PARAMS)
         self.add_on_set_parameters_callback(
@@ -244,7 +244,8 @@ class MetaWorldBridgeNode(Node):
 
     def close(self) -> None:
         """Stop the simulation thread (it closes the env as it ends)."""
-        self._worker.stop()
+        if self._worker is not None:
+            self._worker.stop()
 
     def destroy_node(self) -> None:
         """Stop the simulation thread before the publishers go."""
@@ -252,10 +253,10 @@ class MetaWorldBridgeNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None) -> NoReturn:
     """Run the Meta-World bridge (`ros2 run dts_planner metaworld_bridge_node`)."""
-    return run_nodes(lambda: [MetaWorldBridgeNode()], args)
+    run_nodes(lambda: [MetaWorldBridgeNode()], args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 import uuid
 
 from dts_msgs.msg import Instruction, PlanDiagnostics, VideoPlan
@@ -93,8 +92,6 @@ class PlannerNode(WorkerLifecycleNode):
 
     def __init__(self, node_name: str = "planner", **kwargs: Any) -> None:
         """Declare parameters and the /diagnostics publisher; nothing is loaded until activate."""
-        super().__init__(node_name, parameters.PLANNER_PARAMS, **kwargs)
-        self.add_on_set_parameters_callback(self._validate_update)
         self._images: LatestSlot[ReceivedImage] = LatestSlot()
         self._instructions: LatestSlot[Instruction] = LatestSlot()
         self._instruction: Instruction | None = None
@@ -108,6 +105,8 @@ class PlannerNode(WorkerLifecycleNode):
         self._device = torch.device("cpu")
         self._dtype = torch.float32
         self._model_id = ""
+        super().__init__(node_name, parameters.PLANNER_PARAMS, **kwargs)
+        self.add_on_set_parameters_callback(self._validate_update)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -433,10 +432,10 @@ class PlannerNode(WorkerLifecycleNode):
                 tile_frames(with_source_frame(rgb, plan.frames)), header))
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None) -> NoReturn:
     """Run the planner node (`ros2 run dts_planner planner_node`)."""
-    return run_nodes(lambda: [PlannerNode()], args)
+    run_nodes(lambda: [PlannerNode()], args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

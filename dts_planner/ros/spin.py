@@ -15,10 +15,12 @@ process exits with code 0 and no traceback.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NoReturn, Sequence
 
 import rclpy
 import rclpy.logging
@@ -105,32 +107,37 @@ def shutdown(executor: Executor, nodes: Iterable[Node], context: Context | None 
         node.destroy_node()
     executor.shutdown(timeout_sec=1.0)
     compute_thread().close()
-    rclpy.try_shutdown(context=context)
+    rclpy.try_shutdown(context=context, uninstall_handlers=False)   # ours stay installed
 
 
-def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> int:
-    """rclpy.init, build the nodes, autostart the lifecycle nodes that ask for it, spin.
+def run_nodes(make_nodes: Callable[[], Sequence[Node]],
+              args: list[str] | None = None) -> NoReturn:
+    """rclpy.init, build the nodes, autostart the lifecycle nodes that ask for it, spin; exit.
 
-    Returns the exit code: 0 after a requested stop (SIGINT, SIGTERM) or an external shutdown,
-    1 when a start-up parameter value is refused (logged as one line).
+    Ends the process: code 0 after a requested stop (SIGINT, SIGTERM) or an external shutdown,
+    1 when a start-up parameter value is refused (logged as one line). Once the nodes, the
+    executor and the context are shut down, the process leaves through os._exit: Python's own
+    teardown of torch, transformers and friends took another second (measured), which would
+    push a stop past the 2 s a launch system allows, and has nothing left to release.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = StopRequest()
     executor = SingleThreadedExecutor()
     nodes: Sequence[Node] = ()
+    code = 0
     try:
-        try:
-            nodes = make_nodes()
-        except ParameterError as error:
-            rclpy.logging.get_logger(PACKAGE).error(str(error))
-            return 1
+        nodes = make_nodes()
         for node in nodes:
             executor.add_node(node)
         for node in nodes:
             if isinstance(node, LifecycleNode) and node.get_parameter("autostart").value:
                 autostart(node)
         spin_until(executor, stop)
+    except ParameterError as error:
+        rclpy.logging.get_logger(PACKAGE).error(str(error))
+        code = 1
     finally:
-        shutdown(executor, nodes)
-        stop.restore()
-    return 0
+        shutdown(executor, nodes)   # the handlers stay: a late second Ctrl-C changes nothing
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,100 @@
+"""Node processes stop cleanly: SIGINT (twice, as Ctrl-C under `ros2 launch`) and SIGTERM.
+
+Each node runs as its own process, as `ros2 launch` starts it; a planner is in the middle of a
+long plan when the signal comes. Every process must end within 2 s, with exit code 0 and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from dts_msgs.msg import Instruction
+from dts_msgs.srv import RequestPlan
+from ros_helpers import camera_image
+
+from dts_planner.ros.qos import latched_qos, make_qos
+
+PLANNER = ["-p", "device:=cpu", "-p", "model_preset:=default", "-p", "image_size:=64",
+           "-p", "sampler:=ddpm", "-p", "warmup_runs:=0", "-p", "replan_policy:=on_demand"]
+
+
+def start(module: str, namespace: str, params: list[str]) -> subprocess.Popen:
+    """Start `python -m module` in `namespace` (its own process, like ros2 launch)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}", *params],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
+
+
+def stop(process: subprocess.Popen, signals: tuple[int, ...]) -> tuple[float, int, str]:
+    """Send `signals` (50 ms apart); return (seconds to exit, exit code, output)."""
+    started = time.monotonic()
+    for number in signals:
+        process.send_signal(number)
+        time.sleep(0.05)
+    try:
+        output, _ = process.communicate(timeout=10.0)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return time.monotonic() - started, process.returncode, output
+
+
+def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
+    planners = {number: start("dts_planner.ros.planner_node", f"/p{int(number)}", PLANNER)
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    bridge = start("dts_planner.ros.metaworld_bridge_node", "/sim",
+                   ["-p", "sim.resolution:=32", "-p", "sim.wait_for_actions:=false",
+                    "-p", "sim.rate_hz:=20.0"])
+    predictor = start("dts_planner.ros.action_predictor_node", "/sim", ["-p", "device:=cpu"])
+    processes = [*planners.values(), bridge, predictor]
+    try:
+        probe = ros.node("shutdown_probe")
+        images = [probe.create_publisher(type(camera_image(probe)), f"/p{int(n)}/image",
+                                         make_qos("reliable", 1)) for n in planners]
+        instructions = [probe.create_publisher(Instruction, f"/p{int(n)}/instruction",
+                                               latched_qos()) for n in planners]
+        for publisher in instructions:
+            publisher.publish(Instruction(text="open the door"))
+        clients = [probe.create_client(RequestPlan, f"/p{int(n)}/request_plan")
+                   for n in planners]
+        assert all(client.wait_for_service(timeout_sec=120.0) for client in clients), [
+            p.poll() for p in processes]
+        for publisher in images:
+            publisher.publish(camera_image(probe))
+        for client in clients:
+            assert client.call(RequestPlan.Request(), timeout_sec=10.0).accepted
+        ros.wait_for(lambda: False, 1.0)          # 100 DDPM steps at 64 px: a plan of seconds
+        for process in processes:
+            assert process.poll() is None, process.communicate()[0]
+        outcomes = {
+            "planner, SIGINT twice": stop(planners[signal.SIGINT], (signal.SIGINT,) * 2),
+            "planner, SIGTERM": stop(planners[signal.SIGTERM], (signal.SIGTERM,)),
+            "bridge, SIGINT twice": stop(bridge, (signal.SIGINT,) * 2),
+            "predictor, SIGTERM": stop(predictor, (signal.SIGTERM,)),
+        }
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    for what, (seconds, code, output) in outcomes.items():
+        assert code == 0 and seconds < 2.0, (what, seconds, code, output[-2000:])
+        assert "Traceback" not in output and "terminate called" not in output, (what, output)
+
+
+def test_a_bad_start_up_value_is_one_clear_line() -> None:
+    """`-p dts.threshold:=-1.0` ends the process with code 1 and one line naming it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dts_planner.ros.planner_node", "--ros-args",
+         "-p", "dts.threshold:=-1.0"], capture_output=True, text=True, timeout=60.0)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "dts.threshold=-1.0 refused" in errors[0], output
+    assert "[0, 1e+09]" in errors[0] and "restart" in errors[0]
