@@ -12,7 +12,7 @@ from dts_planner.diffusion.denoiser import (
     Cond, Denoiser, index_cond, NonFiniteOutputError, predict, SamplerSettingsError,
     SamplerStateError, SamplingError)
 from dts_planner.diffusion.dpm_solver import DPMSolverSampler, DPMSolverSettings
-from dts_planner.diffusion.dts import DTSSampler, DTSSettings, token_distance
+from dts_planner.diffusion.dts import DTSSampler, DTSSettings, round_threshold, token_distance
 from dts_planner.diffusion.registry import (
     make_sampler, parse_spec, register_sampler, sampler_names, settings_class,
     settings_from_flat)
@@ -27,6 +27,6 @@ __all__ = [
     "SamplerSettingsError", "SamplerStateError", "SamplerStats", "SamplingCancelled",
     "SamplingError", "SettingInfo", "StepCallback", "StepInfo", "ddim_step", "ddim_timesteps",
     "index_cond", "make_ddpm_scheduler", "make_sampler", "parse_spec", "predict",
-    "register_sampler", "sampler_names", "setting", "settings_class", "settings_from_flat",
-    "token_distance",
+    "register_sampler", "round_threshold", "sampler_names", "setting", "settings_class",
+    "settings_from_flat", "token_distance",
 ]

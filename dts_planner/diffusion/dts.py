@@ -40,6 +40,18 @@ def token_distance(a: Tensor, b: Tensor, distance: Distance) -> Tensor:
     return l2 if distance == "l2" else l2 / diff.shape[1] ** 0.5
 
 
+def round_threshold(threshold: float, increment: float, progression: str,
+                    round_index: int) -> float:
+    """Return the acceptance threshold of round ``round_index`` (0-based): DTS's progression.
+
+    "linear" (the paper): threshold + increment r; "cumulative" (the authors' code):
+    threshold + increment r (r + 1) / 2. Plain floats, no torch (calibration simulates it).
+    """
+    if progression == "linear":
+        return threshold + increment * round_index
+    return threshold + increment * round_index * (round_index + 1) / 2
+
+
 @dataclass(frozen=True)
 class DTSSettings(SamplerSettings):
     """DTS settings (paper defaults: iTHOR k = 6, lambda0 = 11, Delta = 1.5 in absolute L2).
@@ -127,9 +139,7 @@ class DTSSampler:
 
     def threshold_at(self, round_index: int) -> float:
         """Return the acceptance threshold of round ``round_index`` (0-based)."""
-        if self.progression == "linear":
-            return self.threshold + self.increment * round_index
-        return self.threshold + self.increment * round_index * (round_index + 1) / 2
+        return round_threshold(self.threshold, self.increment, self.progression, round_index)
 
     def all_accept_batch_sizes(self, num_train_timesteps: int, batch: int = 1) -> list[int]:
         """Batch size of every sequential model call when every draft token is accepted.

@@ -51,6 +51,17 @@ class SamplerStats:
     phase_times: dict[str, float] = field(default_factory=dict)
     wall_time: float = 0.0
 
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Draft tokens accepted / drafted over all rounds and samples; None if none verified.
+
+        DTS: a round that drafts k tokens and accepts the first i counts i of k (the tokens
+        after the first rejection are discarded, so they count as not accepted).
+        """
+        accepted = sum(map(sum, self.accepted_per_round))
+        drafted = accepted + sum(map(sum, self.rejected_per_round))
+        return accepted / drafted if drafted else None
+
     def record_call(self, batch_size: int, phase: str = "") -> None:
         """Account one sequential model call of ``batch_size`` samples in ``phase``."""
         self.nfe += batch_size
