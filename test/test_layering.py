@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[set[str]] = [
     {"common"},                              # shared helpers (no dts_planner imports)
     {"diffusion", "sim"},                    # sampler core; simulator wrapper
-    {"models", "peers"},                     # video model; peer samplers
+    {"models", "peers", "calibration"},      # video model; peer samplers; calibration files
     {"planning", "predictors"},              # model + sampler glue; action predictors
     {"data", "policy"},                      # demonstrations and datasets; closed-loop policy
     {"training", "eval", "bench"},           # commands

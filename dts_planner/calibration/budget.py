@@ -1,0 +1,208 @@
+"""Latency budget: a cost model of sampler configurations and the chooser that meets a budget.
+
+Plain Python (no torch, no ROS): the planner node keeps one :class:`BudgetChooser`, asks it for
+a configuration before each plan and feeds it the plan's measured time afterwards.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+import math
+from typing import Iterable, Mapping, Sequence
+
+
+class CostModel:
+    """Predicted sampling time from the calibrated forward cost per batch size.
+
+    A configuration's time = ``overhead`` x the sum over its sequential model calls of the
+    forward cost at that call's batch size. Batch sizes between measured ones are interpolated
+    linearly; beyond the largest, extrapolated along the last two (never below the largest);
+    below the smallest, the smallest's cost.
+    """
+
+    def __init__(self, forward_cost_s: Mapping[int, float], overhead: float = 1.0) -> None:
+        """``forward_cost_s``: seconds of one model call per batch size (at least one size)."""
+        if not forward_cost_s:
+            raise ValueError("the cost model needs the forward cost of at least one batch size")
+        if not all(size >= 1 and cost > 0 and math.isfinite(cost)
+                   for size, cost in forward_cost_s.items()):
+            raise ValueError(f"forward costs must be positive per batch size >= 1, got "
+                             f"{dict(forward_cost_s)}")
+        if not overhead > 0:
+            raise ValueError(f"overhead must be > 0, got {overhead}")
+        self.sizes = sorted(int(size) for size in forward_cost_s)
+        self.costs = [float(forward_cost_s[size]) for size in self.sizes]
+        self.overhead = float(overhead)
+
+    def call_s(self, batch: int) -> float:
+        """Seconds of one model call at ``batch`` (interpolated; see the class docstring)."""
+        sizes, costs = self.sizes, self.costs
+        index = bisect_left(sizes, batch)
+        if index < len(sizes) and sizes[index] == batch:
+            return costs[index]
+        if index == 0:
+            return costs[0]
+        if index == len(sizes):
+            if len(sizes) == 1:
+                return costs[0] * batch / sizes[0]
+            slope = (costs[-1] - costs[-2]) / (sizes[-1] - sizes[-2])
+            return costs[-1] + max(slope, 0.0) * (batch - sizes[-1])
+        low, high = sizes[index - 1], sizes[index]
+        weight = (batch - low) / (high - low)
+        return costs[index - 1] + weight * (costs[index] - costs[index - 1])
+
+    def model_s(self, batch_sizes: Iterable[int]) -> float:
+        """Seconds of the model calls alone (no overhead) for these per-call batch sizes."""
+        return sum(self.call_s(size) for size in batch_sizes)
+
+    def predict_s(self, batch_sizes: Iterable[int]) -> float:
+        """Predicted seconds of a plan whose sequential model calls have these batch sizes."""
+        return self.overhead * self.model_s(batch_sizes)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sampler configuration: its spec, calibrated fidelity (dB) and predicted time (s)."""
+
+    spec: str
+    fidelity_db: float
+    predicted_s: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What :meth:`BudgetChooser.choose` picked.
+
+    predicted_s: the corrected prediction it was chosen on; correction: the factor applied to
+    the calibrated prediction; miss: nothing fitted the budget, so this is the fastest.
+    """
+
+    candidate: Candidate
+    budget_s: float
+    predicted_s: float
+    correction: float
+    miss: bool
+
+    @property
+    def spec(self) -> str:
+        """Return the chosen configuration's sampler spec string (the registry's grammar)."""
+        return self.candidate.spec
+
+
+class _LogEMA:
+    """Bias-corrected exponential moving average of log ratios (first value taken as is)."""
+
+    def __init__(self, smoothing: float) -> None:
+        """Start empty; ``smoothing`` is the weight of each new observation."""
+        self.smoothing = smoothing
+        self.mean = 0.0
+        self.count = 0
+
+    def add(self, ratio: float) -> None:
+        """Add one measured / predicted ratio."""
+        self.mean += self.smoothing * (math.log(ratio) - self.mean)
+        self.count += 1
+
+    @property
+    def factor(self) -> float:
+        """The averaged ratio (meaningful once ``count`` > 0)."""
+        return math.exp(self.mean / (1.0 - (1.0 - self.smoothing) ** self.count))
+
+
+class BudgetChooser:
+    """Pick the configuration with the best fidelity whose predicted time fits a budget.
+
+    ``choose(budget_s)``: among the candidates whose corrected predicted time is at most
+    ``headroom`` x budget, the best fidelity; candidates within ``tie_db`` of the best count as
+    tied and the fastest of them wins (then the higher fidelity, then the spec). When none fits:
+    the fastest candidate, with ``miss=True``.
+
+    Online correction: ``observe(spec, measured_s)`` after each executed plan. It keeps a
+    bias-corrected EMA (``smoothing`` per observation, in log space) of measured / predicted,
+    per configuration and over all of them; a configuration's prediction is multiplied by its
+    own factor once it has run, else by the global one (1 before any observation).
+    """
+
+    def __init__(self, candidates: Sequence[Candidate], *, headroom: float = 1.0,
+                 tie_db: float = 0.0, smoothing: float = 0.3) -> None:
+        """Check the candidates (unique specs, positive finite times) and the options."""
+        if not candidates:
+            raise ValueError("the budget chooser needs at least one candidate configuration")
+        specs = [candidate.spec for candidate in candidates]
+        if len(set(specs)) != len(specs):
+            raise ValueError("candidate specs must be unique")
+        bad = [c.spec for c in candidates if not (c.predicted_s > 0 and math.isfinite(
+            c.predicted_s) and math.isfinite(c.fidelity_db))]
+        if bad:
+            raise ValueError(f"candidates need a finite fidelity and a predicted time > 0: "
+                             f"{', '.join(bad)}")
+        if not 0 < headroom <= 10 or tie_db < 0 or not 0 < smoothing <= 1:
+            raise ValueError(f"need 0 < headroom <= 10, tie_db >= 0, 0 < smoothing <= 1; got "
+                             f"{headroom}, {tie_db}, {smoothing}")
+        self.candidates = tuple(candidates)
+        self._by_spec = {candidate.spec: candidate for candidate in candidates}
+        self.headroom, self.tie_db, self.smoothing = headroom, tie_db, smoothing
+        self._global = _LogEMA(smoothing)
+        self._per_config: dict[str, _LogEMA] = {}
+
+    def correction(self, spec: str | None = None) -> float:
+        """Factor on the calibrated prediction of ``spec`` (None: the global factor)."""
+        ema = self._per_config.get(spec) if spec is not None else None
+        ema = ema or self._global
+        return ema.factor if ema.count else 1.0
+
+    def predicted_s(self, spec: str) -> float:
+        """Corrected predicted seconds of configuration ``spec``."""
+        return self._candidate(spec).predicted_s * self.correction(spec)
+
+    def choose(self, budget_s: float) -> Choice:
+        """Return the best configuration for ``budget_s`` seconds (class docstring)."""
+        if not budget_s > 0 or math.isinf(budget_s):
+            raise ValueError(f"budget must be a finite number of seconds > 0, got {budget_s}")
+        predicted = {c.spec: self.predicted_s(c.spec) for c in self.candidates}
+        fits = [c for c in self.candidates if predicted[c.spec] <= self.headroom * budget_s]
+        if fits:
+            best = max(c.fidelity_db for c in fits)
+            tied = [c for c in fits if c.fidelity_db >= best - self.tie_db]
+            chosen = min(tied, key=lambda c: (predicted[c.spec], -c.fidelity_db, c.spec))
+        else:
+            chosen = min(self.candidates,
+                         key=lambda c: (predicted[c.spec], -c.fidelity_db, c.spec))
+        return Choice(chosen, budget_s, predicted[chosen.spec], self.correction(chosen.spec),
+                      miss=not fits)
+
+    def observe(self, spec: str, measured_s: float) -> float:
+        """Feed the measured seconds of a plan run with ``spec``; return measured / predicted."""
+        if not measured_s > 0 or math.isinf(measured_s):
+            raise ValueError(f"measured time must be a finite number of seconds > 0, got "
+                             f"{measured_s}")
+        ratio = measured_s / self._candidate(spec).predicted_s
+        self._global.add(ratio)
+        self._per_config.setdefault(spec, _LogEMA(self.smoothing)).add(ratio)
+        return ratio
+
+    def reset(self) -> None:
+        """Forget every observation (e.g. after the device or the graph changed)."""
+        self._global = _LogEMA(self.smoothing)
+        self._per_config.clear()
+
+    def _candidate(self, spec: str) -> Candidate:
+        """Return the candidate of ``spec``; ValueError naming it if there is none."""
+        try:
+            return self._by_spec[spec]
+        except KeyError:
+            raise ValueError(f"{spec!r} is not one of the chooser's configurations") from None
+
+
+def pareto_frontier(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Return the candidates no other is both faster and at least as faithful to, fastest first.
+
+    A candidate is on the frontier when every faster one has a lower fidelity.
+    """
+    frontier: list[Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: (c.predicted_s, -c.fidelity_db)):
+        if not frontier or candidate.fidelity_db > frontier[-1].fidelity_db:
+            frontier.append(candidate)
+    return frontier
