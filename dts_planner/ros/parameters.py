@@ -43,6 +43,13 @@ class ParameterError(ValueError):
     """A start-up parameter value the node cannot take; the message is one line for the user."""
 
 
+def _number(value: float) -> str:
+    """Format a bound: integers in full (2147483647), other numbers short (1e+09, 0.05)."""
+    if float(value).is_integer() and abs(value) < 1e6 or isinstance(value, int):
+        return str(int(value))
+    return f"{value:g}"
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter: name, meaning, accepted values; the default lives in the params file.
@@ -62,7 +69,7 @@ class ParamSpec:
         if self.choices:
             return f"one of: {', '.join(self.choices)}"
         if self.bounds is not None:
-            return f"in [{self.bounds[0]:g}, {self.bounds[1]:g}]"
+            return f"in [{_number(self.bounds[0])}, {_number(self.bounds[1])}]"
         return "any value of its type"
 
     def descriptor(self, default: Any) -> ParameterDescriptor:
@@ -125,7 +132,7 @@ PLANNER_PARAMS = (
               " model_path, a RANDOM-weight model (tests, benchmarks); empty = from checkpoint"),
     ParamSpec("text_encoder", "text encoder name; 'default' = the one the model was trained with"),
     ParamSpec("image_size", "square px of a model_preset model; 0 = the preset's own (for a "
-              "checkpoint: 0 or its size)", (0, 1024)),
+              "checkpoint: 0 or its size)", (0, 256)),
     _DEVICE,
     _CPU_FALLBACK,
     ParamSpec("dtype", "compute dtype (autocast; weights stay float32); float16 needs CUDA",
@@ -141,7 +148,8 @@ PLANNER_PARAMS = (
     ParamSpec("replan_period_s", "s between plans for replan_policy=periodic", (0.01, 3600.0),
               runtime=True),
     ParamSpec("max_image_age_s", "s; frames older than this when planning starts are dropped "
-              "and counted", (0.001, 3600.0), runtime=True),
+              "and counted (a frame is some ms old by then: at least 0.05)", (0.05, 3600.0),
+              runtime=True),
     ParamSpec("max_stamp_future_s", "s; frames stamped further than this in the future (and "
               "frames with negative stamps) are dropped and counted", (0.0, 3600.0),
               runtime=True),
@@ -251,14 +259,17 @@ def declare(node: Node, specs: Iterable[ParamSpec]) -> None:
     overrides = _overrides(node)
     for spec in specs:
         default = defaults[spec.name]
+        given = overrides[spec.name].value if spec.name in overrides else default
         try:
             node.declare_parameter(spec.name, default, spec.descriptor(default))
+            refused = spec.check(given) is not None     # choices: rclpy does not check them
         except (InvalidParameterTypeException, InvalidParameterValueException):
-            given = overrides[spec.name].value if spec.name in overrides else default
+            refused = True
+        if refused:
             kind = type(default).__name__.replace("str", "string").replace("bool", "boolean")
             raise ParameterError(
                 f"parameter {spec.name}={given!r} refused: must be a {kind} {spec.allowed()}; "
-                f"restart the node with a valid value") from None
+                f"restart the node with a valid value")
     unknown = sorted(name for name in overrides if name not in ALL_PARAMS
                      and name not in _RCLPY_PARAMETERS and not name.startswith("qos_overrides."))
     for name in unknown:
