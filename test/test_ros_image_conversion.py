@@ -104,3 +104,39 @@ def test_with_source_frame_prepends_the_resized_source() -> None:
     out = with_source_frame(source, frames)
     assert out.shape == (4, 2, 2, 3)
     assert (out[0] == 200).all() and not out[1:].any()
+
+
+class RecordingBridge:
+    """Stands in for cv_bridge.CvBridge (a ROS package that cannot be installed here)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def imgmsg_to_cv2(self, msg: Image, desired_encoding: str) -> np.ndarray:
+        self.calls.append(("imgmsg_to_cv2", msg.encoding, desired_encoding))
+        return np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+
+    def cv2_to_imgmsg(self, array: np.ndarray, encoding: str, header: Header) -> Image:
+        self.calls.append(("cv2_to_imgmsg", array.shape, encoding, header.frame_id))
+        return Image(header=header, height=array.shape[0], width=array.shape[1],
+                     encoding=encoding, step=array.strides[0], data=array.tobytes())
+
+
+def test_the_cv_bridge_path_is_used_when_cv_bridge_imports(monkeypatch) -> None:
+    """With cv_bridge, conversions go through it (checked first, rgb8 asked, a copy returned)."""
+    from dts_planner.ros import image_conversion
+    bridge = RecordingBridge()
+    monkeypatch.setattr(image_conversion, "_BRIDGE", bridge)
+    assert image_conversion.uses_cv_bridge()
+    msg = rgb_to_image(RGB, Header(frame_id="cam"))
+    out = image_to_rgb(msg)
+    np.testing.assert_array_equal(out, RGB)
+    assert out.flags.writeable and out.base is None      # a copy, not a view of the message
+    assert bridge.calls == [("cv2_to_imgmsg", (5, 7, 3), "rgb8", "cam"),
+                            ("imgmsg_to_cv2", "rgb8", "rgb8")]
+    msg.encoding = "yuv422"
+    with pytest.raises(ImageConversionError, match="unsupported_encoding"):
+        image_to_rgb(msg)                        # checked before the bridge sees it
+    assert len(bridge.calls) == 2
+    monkeypatch.setattr(image_conversion, "_BRIDGE", None)
+    assert not image_conversion.uses_cv_bridge()
