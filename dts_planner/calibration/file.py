@@ -10,9 +10,9 @@ The embedded default model ``dts_planner/weights/video_default.pt`` therefore fi
 sha256) never matches; ``locate_calibration`` says so in one line, naming both hashes.
 
 JSON keys (format ``dts_planner.calibration/1``; times in s unless named ``_ms``, distances and
-thresholds in per-element RMS of model space, fidelity in dB PSNR vs ``reference``):
-``format``, ``model_hash`` (sha256 hex of the checkpoint file), ``model`` {path, id, summary},
-``device`` {name, description, torch, torch_threads, load_average}, ``info`` {created, command,
+thresholds in per-element RMS of model space, fidelity in dB PSNR vs ``reference``): ``format``,
+``model_hash`` (sha256 hex of the checkpoint file), ``model`` {path, id, summary}, ``device``
+{name, description, torch, torch_threads, load_average}, ``info`` {created, command,
 conditioning, plans, reference, seconds}, ``target_acceptance``, ``dts`` (the calibrated
 settings: spec, draft_stride, target_stride, chunk, progression, threshold, increment and the
 predicted / achieved acceptance, fidelity_db, time_s of that configuration), ``distances``
@@ -21,10 +21,11 @@ distance of each token drafted from s to the end (``calibration.thresholds``)}],
 ``acceptance_table`` [per DTS configuration and target: target, spec, threshold, increment,
 predicted_acceptance, achieved_acceptance, fidelity_db, time_s, predicted_s, nfe, depth, rounds,
 round_distances (per round: min, median, max)], ``forward_cost`` [{batch, ms}], ``overhead``
-(measured / model-call time), ``candidates`` [{spec, label, family, fidelity_db, nfe, depth,
-batch_sizes (per plan, per sequential call), time_s (median measured), predicted_s,
-acceptance}], ``budgets`` [{budget_s, spec, label, predicted_s, time_s, fidelity_db, miss}],
-``frontier`` [specs on the predicted speed-fidelity frontier].
+(measured / model-call time, median over the candidates), ``overhead_by_sampler`` {sampler name:
+the same over that sampler's candidates; used for its predictions}, ``candidates`` [{spec,
+label, family, fidelity_db, nfe, depth, batch_sizes (per plan, per sequential call), time_s
+(median measured), predicted_s, acceptance}], ``budgets`` [{budget_s, spec, label, predicted_s,
+time_s, fidelity_db, miss}], ``frontier`` [specs on the predicted speed-fidelity frontier].
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class Calibration:
     forward_cost_ms: dict[int, float]
     overhead: float
     candidates: list[MeasuredConfig]
+    overhead_by_sampler: dict[str, float] = field(default_factory=dict)
     acceptance_table: list[dict[str, Any]] = field(default_factory=list)
     budgets: list[dict[str, Any]] = field(default_factory=list)
     frontier: list[str] = field(default_factory=list)
@@ -134,7 +136,7 @@ class Calibration:
             "distances": self.distances, "acceptance_table": self.acceptance_table,
             "forward_cost": [{"batch": size, "ms": cost}
                              for size, cost in sorted(self.forward_cost_ms.items())],
-            "overhead": self.overhead,
+            "overhead": self.overhead, "overhead_by_sampler": self.overhead_by_sampler,
             "candidates": [asdict(candidate) for candidate in self.candidates],
             "budgets": self.budgets, "frontier": self.frontier,
         }
@@ -155,6 +157,8 @@ class Calibration:
                 forward_cost_ms={int(row["batch"]): float(row["ms"])
                                  for row in data["forward_cost"]},
                 overhead=float(data["overhead"]),
+                overhead_by_sampler={str(name): float(value) for name, value in
+                                     data.get("overhead_by_sampler", {}).items()},
                 candidates=[MeasuredConfig(**{k: v for k, v in row.items() if k in names})
                             for row in data["candidates"]],
                 acceptance_table=list(data.get("acceptance_table", [])),
@@ -208,20 +212,26 @@ class Calibration:
                 f"{self.device.get('name', '?')}, target acceptance {self.target_acceptance:g}: "
                 f"{self.dts.get('spec', '?')}")
 
-    def cost_model(self) -> CostModel:
-        """Return the calibrated forward cost per batch size and overhead as a CostModel."""
+    def cost_model(self, sampler: str | None = None) -> CostModel:
+        """Return the forward cost per batch size and the overhead (of ``sampler``'s runs)."""
         return CostModel({size: ms / 1000 for size, ms in self.forward_cost_ms.items()},
-                         self.overhead)
+                         self.overhead_by_sampler.get(sampler or "", self.overhead))
 
-    def predict_s(self, batch_sizes: Sequence[Sequence[int]]) -> float:
-        """Predicted seconds of a configuration: the mean over plans of their call costs."""
-        model = self.cost_model()
+    def predict_s(self, batch_sizes: Sequence[Sequence[int]], sampler: str | None = None
+                  ) -> float:
+        """Predicted seconds of a configuration: the mean over plans of their call costs.
+
+        ``batch_sizes``: per plan, the batch size of each sequential model call; ``sampler``
+        (registry name) picks its measured overhead, else the overall one.
+        """
+        model = self.cost_model(sampler)
         return sum(model.predict_s(plan) for plan in batch_sizes) / max(len(batch_sizes), 1)
 
     def budget_candidates(self, specs: Iterable[str] | None = None) -> list[Candidate]:
         """Return the candidates (all, or those in ``specs``) with fidelity and predicted time."""
         wanted = None if specs is None else set(specs)
-        return [Candidate(c.spec, c.fidelity_db, self.predict_s(c.batch_sizes), c.label)
+        return [Candidate(c.spec, c.fidelity_db,
+                          self.predict_s(c.batch_sizes, c.spec.partition(":")[0]), c.label)
                 for c in self.candidates if wanted is None or c.spec in wanted]
 
     def chooser(self, specs: Iterable[str] | None = None, **options: Any) -> BudgetChooser:
