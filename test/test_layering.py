@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
     {"planning", "predictors"},              # model + sampler glue; action predictors
     {"data", "policy"},                      # demonstrations and datasets; closed-loop policy
     {"training", "eval", "bench"},           # commands
+    {"calibrate"},                           # the calibration command (uses the benches)
     {"ros"},                                 # rclpy adapters
 ]
 ROS_MODULES = ("rclpy", "rosidl", "launch", "launch_ros", "launch_testing", "cv_bridge",
