@@ -7,8 +7,9 @@
 A synthetic camera publishes rgb8 frames at `--rate` Hz (BEST_EFFORT, depth 1, like a camera
 driver's sensor-data QoS) while the bench, acting as the action predictor, asks the planner for
 one plan after another (`request_plan`, newest frame). Layouts: `process` runs the planner as its
-own process (`planner_node`, as `ros2 launch` does), `shared` runs it in the bench's process (as
-`dts-demo` does, camera and planner in one process). The standalone figure is the same model
+own process (`planner_node`, as `ros2 launch` does), `shared` runs it with an action predictor
+in the bench's process (the layout of `dts-demo`: camera, planner and predictor in one process,
+one executor, one compute thread). The standalone figure is the same model
 and sampler planning in a fresh process without ROS. Blocks alternate (standalone, graph,
 standalone, graph) so drift of the machine's speed hits both alike. Reported per layout:
 in-graph / standalone median sampling time, the in-graph p95 / median, the fraction of camera
@@ -176,15 +177,19 @@ def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, text=True)
             camera.planner_pid = process.pid
-        else:
+        else:   # the demo's layout: planner and action predictor share the camera's process
+            from dts_planner.ros.action_predictor_node import ActionPredictorNode
             from dts_planner.ros.planner_node import PlannerNode
             planner = PlannerNode(context=context, parameter_overrides=overrides(
                 {**_planner_params(args), "autostart": False}))
-            nodes.append(planner)
-            executor.add_node(planner)
+            predictor = ActionPredictorNode(context=context, parameter_overrides=overrides(
+                {"device": "cpu", "autostart": False}))
+            for node in (planner, predictor):
+                nodes.append(node)
+                executor.add_node(node)
         spinner.start()
-        if layout == "shared" and not autostart(planner):
-            raise RuntimeError("the planner failed to start")
+        if layout == "shared" and not (autostart(planner) and autostart(predictor)):
+            raise RuntimeError("the planner or the action predictor failed to start")
         if not camera.client.wait_for_service(timeout_sec=120.0):
             raise RuntimeError("the planner's request_plan service never appeared")
         camera.instruction.publish(Instruction(text=INSTRUCTION, task_id="bench"))
