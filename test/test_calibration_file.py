@@ -139,6 +139,11 @@ def test_lookup_convention_search_dirs_then_next_to_the_checkpoint_per_device(
         assert gpu_path.name == "tiny.cuda.calibration.json"
         assert find_calibration(checkpoint, digest, device="cuda:0") == gpu_path
         assert find_calibration(checkpoint, digest, device="cpu") == path
+        # ... even over a user directory's file of another device kind
+        gpu.save(user / "0.calibration.json")
+        assert find_calibration(checkpoint, digest, [user], device="cpu") == mine
+        assert find_calibration(checkpoint, digest, [user], device="cuda") == user / \
+            "0.calibration.json"
         gpu_path.unlink()
         assert find_calibration(checkpoint, digest, device="cuda:0") == path
         _, note = locate_calibration(checkpoint, digest, device="cuda:0")
@@ -180,3 +185,24 @@ def test_cost_model_of_the_file_predicts_from_batch_sizes(calibrated):
         assert calibration.predict_s(candidate.batch_sizes, sampler) == pytest.approx(
             calibration.predict_s(candidate.batch_sizes) * overhead / calibration.overhead)
     assert torch.get_num_threads() == 1                   # the suite's one thread was kept
+
+
+def test_a_fit_that_misses_its_target_on_the_real_plans_is_replaced_by_a_runner_up(
+        calibrated):
+    from dts_planner.bench.sweeps import make_problems
+    from dts_planner.calibrate.measure import calibrate, Grid
+    from dts_planner.models import load_video_model
+
+    checkpoint, digest, _, _ = calibrated
+    model = load_video_model(checkpoint)
+    grid = Grid(fixed=("ddim:num_steps=5",), dts_chunks=(3,), dts_target_strides=(5,),
+                targets=(0.7,), reference="ddim:num_steps=20", cost_repeats=1, budgets_s=(1.0,))
+    # on these plans the replay's best fit for 0.7 accepts 0.9 of the tokens for real
+    calibration = calibrate(model, make_problems(model, 3, metaworld=False), grid, 0.7,
+                            DTSSettings(target_stride=5, chunk=3), model_info={"hash": digest},
+                            device_name="cpu", progress=False, log=lambda line: None)
+    tried = [c for c in calibration.candidates if c.family == "DTS"]
+    assert len(tried) > 1 and any(abs(c.acceptance - 0.7) > 0.1 for c in tried)
+    row, = calibration.acceptance_table
+    assert abs(row["achieved_acceptance"] - 0.7) <= 0.1
+    assert calibration.dts["spec"] == row["spec"] and calibration.dts["within_tolerance"]

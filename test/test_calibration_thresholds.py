@@ -27,6 +27,9 @@ def test_replay_follows_dts_accept_reject_rule_by_hand():
     # growth: round 2's threshold 0.01 + 2 * 0.008 = 0.026 accepts step 4
     grown = replay([TABLE], chunk=3, threshold=0.01, increment=0.008)
     assert (grown.accepted, grown.drafted, grown.rounds) == (4, 7, 3)
+    # a round that accepts some tokens moves past the first rejected one (its target)
+    mixed = replay([step_table([0.001, 0.02, 0.001, 0.001, 0.001])], 3, 0.01, 0.0)
+    assert (mixed.accepted, mixed.drafted, mixed.rounds) == (4, 6, 2)
     assert replay([TABLE], 3, 1.0, 0.0).acceptance == 1.0
     assert replay([TABLE], 3, 0.0, 0.0).accepted == 0
     with pytest.raises(ValueError):
@@ -43,12 +46,15 @@ def test_fit_hits_reachable_targets_and_puts_rejections_on_the_largest_errors():
         assert out.acceptance == fit.acceptance
     # among all thresholds (a brute-force grid) with the fitted acceptance, none leaves less
     # draft error in the plans: the rejections fall on the largest distances
-    for target in (0.8, 0.6):
-        fit = fit_thresholds(profiles, 3, target)
-        grid = [replay(profiles, 3, lam, growth * lam) for growth in GROWTHS
+    # (the second case: a fit with fewer rounds would keep more error)
+    uneven = [step_table([0.0253, 0.0162, 0.0161, 0.0078, 0.0072, 0.0207]),
+              step_table([0.0249, 0.0132, 0.009, 0.0153, 0.0196, 0.0213])]
+    for tables, target in ((profiles, 0.8), (profiles, 0.6), (uneven, 0.5)):
+        fit = fit_thresholds(tables, 3, target)
+        grid = [replay(tables, 3, lam, growth * lam) for growth in GROWTHS
                 for lam in (0.005 * 1.01 ** i for i in range(200))]
         same = [out.retained_sq for out in grid if out.acceptance == fit.acceptance]
-        assert same and fit.retained ** 2 * len(profiles) <= min(same) + 1e-15
+        assert same and fit.retained ** 2 * len(tables) <= min(same) + 1e-15
     assert fit_thresholds([TABLE], 5, 0.0).acceptance == 0.0
     assert fit_thresholds([TABLE], 3, 1.0).threshold > max(PROFILE)
     for bad in ([], [[]], [step_table([0.1, float("nan")])], [[[-1.0]]], [[[0.1], [0.1]]]):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import matplotlib
 
-from dts_planner.calibration import BudgetChooser, Calibration, MeasuredConfig
+from dts_planner.calibration import (BudgetChooser, Calibration, Candidate, MeasuredConfig,
+                                     pareto_frontier)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
@@ -131,7 +132,6 @@ def plot(calibration: Calibration, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, panels = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
-    frontier = set(calibration.frontier)
     for axes, measured in zip(panels, (False, True)):
         for family, color in COLORS.items():
             members = [c for c in calibration.candidates if c.family == family]
@@ -140,10 +140,11 @@ def plot(calibration: Calibration, path: str | Path) -> Path:
                              [c.fidelity_db for c in members], color=color, s=22,
                              label=family + (" (calibrated thresholds)" if family == "DTS"
                                              else ""), alpha=0.8)
-        points = sorted((c.time_s if measured else c.predicted_s, c.fidelity_db)
-                        for c in calibration.candidates if c.spec in frontier)
-        axes.step([p[0] for p in points], [p[1] for p in points], where="post", color="gray",
-                  linewidth=1, label="frontier (predicted time)")
+        points = pareto_frontier(Candidate(c.spec, c.fidelity_db,
+                                           c.time_s if measured else c.predicted_s)
+                                 for c in calibration.candidates)
+        axes.step([p.predicted_s for p in points], [p.fidelity_db for p in points],
+                  where="post", color="gray", linewidth=1, label="frontier")
         for entry in calibration.budgets:
             axes.axvline(entry["budget_s"], color="black", linestyle=":", linewidth=0.8)
         axes.set_xscale("log")
