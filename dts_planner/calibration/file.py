@@ -11,13 +11,13 @@ sha256) never matches; ``locate_calibration`` says so in one line, naming both h
 
 JSON keys (format ``dts_planner.calibration/1``; times in s unless named ``_ms``, distances and
 thresholds in per-element RMS of model space, fidelity in dB PSNR vs ``reference``): ``format``,
-``model_hash`` (sha256 hex of the checkpoint file), ``model`` {path, id, summary}, ``device``
-{name, description, torch, torch_threads, load_average}, ``info`` {created, command,
-conditioning, plans, reference, seconds}, ``target_acceptance``, ``dts`` (the calibrated
-settings: spec, draft_stride, target_stride, chunk, progression, threshold, increment and the
-predicted / achieved acceptance, fidelity_db, time_s of that configuration), ``distances``
-[{draft_stride, target_stride, tables: per plan, per draft step s where a chunk starts, the
-distance of each token drafted from s to the end (``calibration.thresholds``)}],
+``model_hash`` (sha256 hex of the checkpoint file), ``model`` {path, id, hash, summary,
+conditioning}, ``device`` {name, description, torch, torch_threads, load_average}, ``info``
+{created, command, conditioning, plans, reference, seconds}, ``target_acceptance``, ``dts`` (the
+calibrated settings: spec, draft_stride, target_stride, chunk, progression, threshold, increment
+and the predicted / achieved acceptance, fidelity_db, time_s of that configuration),
+``distances`` [{draft_stride, target_stride, tables: per plan, per draft step s where a chunk
+starts, the distance of each token drafted from s to the end (``calibration.thresholds``)}],
 ``acceptance_table`` [per DTS configuration and target: target, spec, threshold, increment,
 predicted_acceptance, achieved_acceptance, fidelity_db, time_s, predicted_s, nfe, depth, rounds,
 round_distances (per round: min, median, max)], ``forward_cost`` [{batch, ms}], ``overhead``
