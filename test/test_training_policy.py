@@ -10,7 +10,8 @@ from dts_planner.training.train_policy import parse_args, train
 
 TINY = {"image_size": 16, "encoder_channels": [8], "keypoints": 4, "feature_dim": 8,
         "down_dims": [16, 32], "groups": 4, "step_embed_dim": 16, "use_obs_image": False,
-        "use_gripper": True}
+        "use_gripper": True, "aux_goal_state": True, "encoder_pool": True,
+        "encoder_strides": [1]}
 
 
 def test_defaults_never_touch_the_shipped_weights():

@@ -98,7 +98,8 @@ class ActionChunkDataset(Dataset):
     from t on, clipped to [-1, 1] (past the episode end: zero motion with the last gripper
     effort), ``valid`` (horizon,) bool (False past the end), ``hand_pos`` (3,) float32 metres,
     ``gripper`` (1,) float32 the gripper effort commanded at t - 1 (0 at t = 0),
-    ``instruction`` (str) and any ``extra`` per-frame fields at t.
+    ``goal_hand_pos`` (3,) and ``goal_gripper`` (1,) the same at the goal frame (the goal's
+    state, for auxiliary losses), ``instruction`` (str) and any ``extra`` per-frame fields at t.
 
     goal_offset: k, fixed, or a range (lo, hi) from which the key's u draws k uniformly
     (so plans whose frames are farther apart or closer than GCP's 16 steps are covered).
@@ -166,6 +167,9 @@ class ActionChunkDataset(Dataset):
                  "actions": actions, "valid": ~beyond,
                  "hand_pos": table.frames["hand_pos"][frames].astype(np.float32),
                  "gripper": previous[:, None].astype(np.float32),
+                 "goal_hand_pos": table.frames["hand_pos"][goals].astype(np.float32),
+                 "goal_gripper": np.where(goals > first, self.actions[np.maximum(goals - 1, 0), 3],
+                                          0.0)[:, None].astype(np.float32),
                  "instruction": [str(table.instruction[e]) for e in episodes]}
         batch.update({name: table.frames[name][frames] for name in self.extra})
         return batch

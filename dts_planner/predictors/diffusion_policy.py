@@ -35,6 +35,9 @@ class DiffusionPolicyConfig:
     use_hand_pos: bool = True
     use_obs_image: bool = True
     use_gripper: bool = False
+    encoder_strides: tuple[int, ...] = ()
+    encoder_pool: bool = False
+    aux_goal_state: bool = False
     down_dims: tuple[int, ...] = (32, 64, 128)
     kernel_size: int = 5
     groups: int = 8
@@ -93,22 +96,31 @@ class ImageEncoder(nn.Module):
     """ResNet-ish conv trunk with GroupNorm and spatial softmax: image -> feature vector."""
 
     def __init__(self, channels: tuple[int, ...], keypoints: int, feature_dim: int,
-                 groups: int) -> None:
-        """Each stage halves the resolution and widens to its channel count."""
+                 groups: int, strides: tuple[int, ...] = (), pool: bool = False) -> None:
+        """Stack stages that each stride (default 2) and widen to their channel count.
+
+        `pool` adds the globally averaged channels of the last stage to the keypoint coordinates.
+        """
         super().__init__()
         layers: list[nn.Module] = []
         previous = 3
-        for width in channels:
-            layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1),
+        for index, width in enumerate(channels):
+            stride = strides[index] if index < len(strides) else 2
+            layers += [nn.Conv2d(previous, width, 3, stride=stride, padding=1),
                        nn.GroupNorm(groups, width), nn.Mish(), ResidualBlock2d(width, groups)]
             previous = width
         self.trunk = nn.Sequential(*layers)
         self.keypoints = SpatialSoftmax(previous, keypoints)
-        self.out = nn.Linear(2 * keypoints, feature_dim)
+        self.pool = pool
+        self.out = nn.Linear(2 * keypoints + (previous if pool else 0), feature_dim)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Image (B, 3, H, W) in [-1, 1] -> (B, feature_dim)."""
-        return self.out(self.keypoints(self.trunk(image)))
+        maps = self.trunk(image)
+        features = self.keypoints(maps)
+        if self.pool:
+            features = torch.cat([features, maps.mean(dim=(2, 3))], dim=1)
+        return self.out(features)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -204,11 +216,15 @@ class DiffusionPolicy(nn.Module):
         super().__init__()
         self.config = config = config or DiffusionPolicyConfig()
         encoder_args = (config.encoder_channels, config.keypoints, config.feature_dim,
-                        config.groups)
+                        config.groups, config.encoder_strides, config.encoder_pool)
         self.obs_encoder = ImageEncoder(*encoder_args) if config.use_obs_image else None
         self.goal_encoder = ImageEncoder(*encoder_args)
+        self.goal_state = (nn.Sequential(nn.Linear(config.feature_dim, config.feature_dim),
+                                         nn.Mish(), nn.Linear(config.feature_dim, 4))
+                           if config.aux_goal_state else None)
         cond_dim = ((2 if config.use_obs_image else 1) * config.feature_dim
-                    + (3 if config.use_hand_pos else 0) + (1 if config.use_gripper else 0))
+                    + (3 if config.use_hand_pos else 0) + (1 if config.use_gripper else 0)
+                    + (4 if config.aux_goal_state else 0))
         self.unet = ConditionalUnet1d(config.action_dim, cond_dim, config.down_dims,
                                       config.kernel_size, config.groups, config.step_embed_dim)
         schedule = dict(num_train_timesteps=config.train_timesteps,
@@ -217,34 +233,56 @@ class DiffusionPolicy(nn.Module):
         self.train_scheduler = DDPMScheduler(**schedule)
         self.inference_scheduler = DDIMScheduler(**schedule)
 
-    def condition(self, goal: torch.Tensor, image: torch.Tensor | None = None,
-                  hand_pos: torch.Tensor | None = None,
-                  gripper: torch.Tensor | None = None) -> torch.Tensor:
-        """Return the conditioning vectors, shape (B, D); inputs the config skips may be None.
+    def encode(self, goal: torch.Tensor, image: torch.Tensor | None = None,
+               hand_pos: torch.Tensor | None = None, gripper: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the conditioning vectors (B, D) and the goal-state estimate (B, 4) or None.
 
-        goal, image: (B, 3, H, W) in [0, 1]; hand_pos (B, 3) m; gripper (B, 1) last effort.
+        goal, image: (B, 3, H, W) in [0, 1]; hand_pos (B, 3) m; gripper (B, 1) last effort;
+        inputs the config skips may be None. The goal-state head (``aux_goal_state``) reads the
+        goal frame alone: the hand position there (decimetres) and the gripper effort; it is
+        part of the condition and is trained against the true goal state.
         """
         config = self.config
-        features = [self.goal_encoder(goal * 2 - 1)]
+        goal_features = self.goal_encoder(goal * 2 - 1)
+        features = [goal_features]
         if config.use_obs_image:
             features.insert(0, self.obs_encoder(image * 2 - 1))
         if config.use_hand_pos:
             features.append(hand_pos)
         if config.use_gripper:
             features.append(gripper)
-        return torch.cat(features, dim=-1)
+        state = None
+        if self.goal_state is not None:
+            state = self.goal_state(goal_features)
+            features.append(state)
+        return torch.cat(features, dim=-1), state
+
+    def condition(self, goal: torch.Tensor, image: torch.Tensor | None = None,
+                  hand_pos: torch.Tensor | None = None,
+                  gripper: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the conditioning vectors, shape (B, D) (see `encode`)."""
+        return self.encode(goal, image, hand_pos, gripper)[0]
 
     def loss(self, actions: torch.Tensor, goal: torch.Tensor, *,
              image: torch.Tensor | None = None, hand_pos: torch.Tensor | None = None,
-             gripper: torch.Tensor | None = None,
+             gripper: torch.Tensor | None = None, goal_hand_pos: torch.Tensor | None = None,
+             goal_gripper: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
-        """Epsilon-prediction MSE for expert chunks actions (B, T, A) in [-1, 1]."""
+        """Epsilon-prediction MSE for expert chunks actions (B, T, A) in [-1, 1].
+
+        With ``aux_goal_state``, plus the MSE of the goal-state estimate against goal_hand_pos
+        (B, 3) m (in decimetres) and goal_gripper (B, 1).
+        """
         noise = torch.randn(actions.shape, generator=generator, device=actions.device)
         t = torch.randint(0, self.config.train_timesteps, (len(actions),), generator=generator,
                           device=actions.device)
         noisy = self.train_scheduler.add_noise(actions, noise, t)
-        prediction = self.unet(noisy, t, self.condition(goal, image, hand_pos, gripper))
-        return F.mse_loss(prediction, noise)
+        cond, state = self.encode(goal, image, hand_pos, gripper)
+        loss = F.mse_loss(self.unet(noisy, t, cond), noise)
+        if state is not None and goal_hand_pos is not None and goal_gripper is not None:
+            loss = loss + F.mse_loss(state, torch.cat([10 * goal_hand_pos, goal_gripper], -1))
+        return loss
 
     @torch.no_grad()
     def sample(self, goal: torch.Tensor, *, image: torch.Tensor | None = None,

@@ -189,7 +189,8 @@ def train(args: argparse.Namespace) -> dict:
                 group["lr"] = lr
             generator = step_generator(args.seed, step)
             inputs = policy_inputs(policy, batch, generator, args.shift, args.goal_noise)
-            loss = policy.loss(batch["actions"], **inputs, generator=generator)
+            loss = policy.loss(batch["actions"], **inputs, goal_hand_pos=batch["goal_hand_pos"],
+                               goal_gripper=batch["goal_gripper"], generator=generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
