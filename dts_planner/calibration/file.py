@@ -329,8 +329,9 @@ def locate_calibration(model_path: str | os.PathLike, model_hash: str | None = N
         note = f"thresholds from {calibration.describe()}"
         measured_on = calibration.device.get("name", "cpu")
         if device is not None and device_kind(measured_on) != device_kind(device):
+            model = calibration.model.get("path") or model_path
             note += (f"; its costs were measured on {measured_on}, not {device}: run "
-                     f"`{RERUN.format(model=model_path)} --device {device}`")
+                     f"`{RERUN.format(model=model)} --device {device}`")
         return calibration, note
     beside = calibration_path(model_path, device or "cpu")
     for candidate in dict.fromkeys([beside, calibration_path(model_path)]):
