@@ -89,7 +89,10 @@ def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
     planner = build_planner("", "", 0, "default", DDPMSettings().build(),
                             torch.device("cpu"))[0]
     direct, _ = evaluate(args, planner)
-    via_ros, _ = evaluate_via_ros(args, EpisodeLog(None))
+    # the paused bridge re-publishes its state every 20 ms: a re-published frame is the same
+    # state (not acted on twice), so the episode stays the evaluation's step for step
+    via_ros, _ = evaluate_via_ros(args, EpisodeLog(None),
+                                  bridge={"sim.republish_period_s": 0.02})
 
     def outcome(results: dict) -> list:
         return [(e.seed, e.success, e.steps, len(e.plans), [p.nfe for p in e.plans])

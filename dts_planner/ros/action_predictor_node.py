@@ -16,7 +16,7 @@ run on the process's compute thread. Mobile bases (`predictor.mode: navigation`)
 
 from __future__ import annotations
 
-from collections import deque
+from collections import deque, OrderedDict
 from dataclasses import dataclass
 import time
 from typing import Any, NoReturn
@@ -60,6 +60,7 @@ _FRAME_PARTS = (
      lambda msg: np.array([msg.point.x, msg.point.y, msg.point.z])),
 )
 _RETRY_REQUEST_S = 1.0
+_KEPT_STATUSES = 64
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self._policy: ClosedLoopPolicy | None = None
         self._parts: set[str] = set()
         self._status_stamp_ns = -1
+        self._steps: OrderedDict[int, tuple[int, int]] = OrderedDict()  # stamp -> (episode, step)
         self._instruction_text: str | None = None
         self._twists: deque[tuple[Any, float, float, float]] = deque()
         self._reset_loop_state(EpisodeStart(0, None))
@@ -122,7 +124,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
     def _reset_loop_state(self, start: EpisodeStart) -> None:
         self._episode_start_ns = start.stamp_ns
         self._observation: StampedObservation | None = None
-        self._acted_ns = -1
+        self._acted: object = None     # the state last acted on (see _state)
         self._plan_id = ""
         self._sent: PlanRequest | None = None
         self._sent_mono = -float("inf")
@@ -255,6 +257,9 @@ class ActionPredictorNode(WorkerLifecycleNode):
         stamp = stamp_ns(msg.header.stamp)
         if msg.reset_reason != EpisodeStatus.RESET_NONE and msg.step == 0:
             self._episodes.put(EpisodeStart(stamp, msg.seed if msg.seed >= 0 else None))
+        self._steps[stamp] = (msg.episode, msg.step)
+        while len(self._steps) > _KEPT_STATUSES:
+            self._steps.popitem(last=False)
         self._status_stamp_ns = max(self._status_stamp_ns, stamp)   # after the start
         self.notify_worker()
 
@@ -273,11 +278,13 @@ class ActionPredictorNode(WorkerLifecycleNode):
         status_ns = self._status_stamp_ns       # read before taking an episode start
         worked = self._take_inputs()
         observation, policy = self._observation, self._policy
-        if observation is None or observation.stamp_ns == self._acted_ns:
+        if observation is None:
             return worked
         if (self.param("predictor.episode_source") == "simulator"
                 and observation.stamp_ns > status_ns):
             return worked    # its step's status (maybe a reset) has not arrived yet
+        if self._state(observation) == self._acted:
+            return worked
         if policy.pending is not None:
             self._send_request(policy.pending)
             return worked
@@ -285,7 +292,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
         if isinstance(decision, PlanRequest):
             self._send_request(decision)
             return True
-        self._acted_ns = observation.stamp_ns
+        self._acted = self._state(observation)
         if decision.info.get("hold"):
             self.health.count("hold_chunks")
         header = observation.header
@@ -295,6 +302,14 @@ class ActionPredictorNode(WorkerLifecycleNode):
         if self._twist_pub is not None:
             self._queue_twists(decision, header)
         return True
+
+    def _state(self, observation: StampedObservation) -> object:
+        """Identity of the world state an observation shows: one chunk per state.
+
+        A simulator re-publishes a paused (lockstep) state with new stamps; its step status
+        names the state, so a re-published frame is not acted on twice. Otherwise: the stamp.
+        """
+        return self._steps.get(observation.stamp_ns, observation.stamp_ns)
 
     def _take_inputs(self) -> bool:
         """Apply an episode start, the newest observation and plan; True if anything came."""

@@ -33,7 +33,6 @@ from dts_planner.ros.worker import Worker
 from dts_planner.sim import env_name, MetaWorldEnv, Observation
 
 _ACTION_DIM = 4
-_WAIT_REPUBLISH_S = 1.0   # lockstep: re-publish the camera this often while waiting for actions
 _WORLD_FRAME = "world"
 
 
@@ -149,8 +148,8 @@ class MetaWorldBridgeNode(Node):
             action = self._queue.popleft() if self._queue else None
             out_of_actions = not self._queue
         if action is None and lockstep:
-            if now - self._last_publish > _WAIT_REPUBLISH_S:
-                self._publish_observation()
+            if now - self._last_publish > self._param("republish_period_s"):
+                self._publish_observation(new_state=False)   # the same state, a fresh stamp
             return False
         self._next_step = max(self._next_step + 1.0 / self._param("rate_hz"), now)
         result = self._env.step(np.zeros(_ACTION_DIM) if action is None else action)
@@ -202,10 +201,17 @@ class MetaWorldBridgeNode(Node):
     def _header(self, frame_id: str) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
 
-    def _publish_observation(self) -> None:
-        """Publish every camera-side topic with one stamp, then the episode status."""
+    def _publish_observation(self, new_state: bool = True) -> None:
+        """Publish every camera-side topic with one stamp, then the episode status.
+
+        Lockstep: for a new state (after a step or reset), chunks computed from earlier
+        observations are refused from now on (they come from a state the robot has left).
+        """
         obs = self._obs
         camera = self._header(self._param("frame_id"))
+        if new_state and self._param("wait_for_actions"):
+            with self._lock:
+                self._accept_after_ns = max(self._accept_after_ns, stamp_ns(camera.stamp))
         world = Header(stamp=camera.stamp, frame_id=_WORLD_FRAME)
         height, width = obs.rgb.shape[:2]
         self._pubs["camera_info"].publish(camera_info(obs.intrinsics, height, width, camera))

@@ -204,6 +204,9 @@ BRIDGE_PARAMS = (
     ParamSpec("sim.wait_for_actions",
               "pause when out of actions and publish the camera once per chunk (lockstep)",
               runtime=True),
+    ParamSpec("sim.republish_period_s", "s; lockstep: re-publish the paused state's camera "
+              "this often while waiting for actions (late joiners)", (0.01, 3600.0),
+              runtime=True),
     ParamSpec("sim.frame_id", "frame_id of the camera image, depth and CameraInfo"),
 )
 

@@ -109,11 +109,14 @@ class PolicyGraph:
     """Planner + action predictor (+ one bridge per run) in one process; context manager."""
 
     def __init__(self, params_file: str, planner: Mapping[str, Any],
-                 predictor: Mapping[str, Any]) -> None:
+                 predictor: Mapping[str, Any], bridge: Mapping[str, Any] | None = None) -> None:
         """Start the nodes with the params file plus `planner` / `predictor` overrides.
+
+        `bridge`: overrides for every bridge `run` makes.
 
         Raises RuntimeError when a node fails to configure or activate (it logged why).
         """
+        self.bridge_overrides = dict(bridge or {})
         self.context = Context()
         rclpy.init(context=self.context, args=["--ros-args", "--params-file", params_file],
                    signal_handler_options=SignalHandlerOptions.NO)
@@ -171,7 +174,8 @@ class PolicyGraph:
             context=self.context, parameter_overrides=overrides({
                 "sim.task": task, "sim.camera": camera, "sim.seed": seed,
                 "sim.episodes": episodes, "sim.max_steps": max_steps, "sim.rate_hz": rate_hz,
-                "sim.resolution": resolution, "sim.wait_for_actions": True})))
+                "sim.resolution": resolution, "sim.wait_for_actions": True,
+                **self.bridge_overrides})))
         deadline = time.monotonic() + timeout_s
         try:
             while (len(bridge.results) < episodes and not self.stop.requested
@@ -220,12 +224,14 @@ class PolicyGraph:
         self.close()
 
 
-def evaluate_via_ros(args: Any, log: EpisodeLog) -> tuple[dict, dict]:
+def evaluate_via_ros(args: Any, log: EpisodeLog,
+                     bridge: Mapping[str, Any] | None = None) -> tuple[dict, dict]:
     """`eval metaworld --via ros`: the evaluation's episodes, driven through the nodes.
 
     Same jobs, seeds, rules and log as the direct driver; each episode gets its own bridge
     (the task variation is a start-up parameter), the planner's sampler is set per method
     through its parameters. The table's plan times are the in-graph sampling times.
+    `bridge`: extra bridge parameters (tests re-publish the paused state every 20 ms).
     """
     if args.predictor not in PLAN_KINDS or ORACLE in args.sampler:
         raise SystemExit("--via ros runs the video model: --predictor optical_flow or "
@@ -234,7 +240,8 @@ def evaluate_via_ros(args: Any, log: EpisodeLog) -> tuple[dict, dict]:
     predictor = {"device": args.device, "predictor.type": args.predictor,
                  "predictor.checkpoint_path": args.policy or "",
                  "predictor.max_plans": args.max_plans, "predictor.max_plan_age_s": 3600.0}
-    with PolicyGraph(str(parameters.default_params_file()), planner, predictor) as graph:
+    with PolicyGraph(str(parameters.default_params_file()), planner, predictor,
+                     bridge) as graph:
         for seed, task, camera, method, settings in tqdm(log.todo(plan_jobs(args)),
                                                          desc="episodes (ROS)"):
             graph.set_sampler(settings)
