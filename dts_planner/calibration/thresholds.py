@@ -147,8 +147,12 @@ def rank_thresholds(tables: Tables, chunk: int, target: float, progression: str 
     steps = max(len(table) for table in tables)
     plateaus: list[tuple] = []
     for growth in growths:
-        scales = {1.0 + growth * _growth_factor(progression, r) for r in range(steps)}
-        flips = sorted({d / scale for d in values for scale in scales if d > 0})
+        # round r starts at draft step >= r, so a token of a chunk starting at step s is tested
+        # against the thresholds of rounds 0..s only
+        scales = [1.0 + growth * _growth_factor(progression, r) for r in range(steps)]
+        flips = sorted({float(d) / scales[r] for table in tables
+                        for start, row in enumerate(table) for d in row if d > 0
+                        for r in range(min(start + 1, len(scales)) if growth else 1)})
         # plateau edges: below the smallest flip and above the largest, a factor 2 of margin
         edges = [flips[0] / 2 if flips else 1e-6] + flips + [2 * flips[-1] if flips else 1.0]
         run_start, run_key = 0, None
