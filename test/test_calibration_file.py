@@ -65,7 +65,13 @@ def test_the_calibrated_dts_thresholds_give_the_target_acceptance(calibrated):
     dts = calibration.dts
     assert dts["within_tolerance"] and abs(dts["achieved_acceptance"] - TARGET) <= 0.1
     settings = calibration.dts_settings()
-    assert isinstance(settings, DTSSettings) and settings.spec() == dts["spec"]
+    assert isinstance(settings, DTSSettings) and settings == parse_spec(dts["spec"])
+    # the file's specs name every parameter: a change of a default cannot change their meaning
+    assert dts["spec"].startswith("dts:draft_stride=10,target_stride=5,chunk=3,threshold=")
+    for candidate in calibration.candidates:
+        names = {f.name for f in parse_spec(candidate.spec).parameter_fields()}
+        assert {item.partition("=")[0] for item in candidate.spec.partition(":")[2].split(",")
+                } == names
     assert (settings.distance, settings.chunk, settings.target_stride) == ("rms", 3, 5)
     assert settings.threshold == dts["threshold"] and settings.increment == dts["increment"]
     assert 0 < settings.threshold < 1                     # RMS units, not the paper's L2 11
