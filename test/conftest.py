@@ -66,6 +66,45 @@ def tiny_problem() -> TinyProblem:
     return make_tiny_problem()
 
 
+CALIBRATION_TARGET = 0.6
+"""Target acceptance rate of the `calibrated` fixture."""
+
+
+@pytest.fixture(scope="session")
+def calibrated(tmp_path_factory):
+    """Calibrate a tiny checkpoint on a seconds-long grid; save the file next to it.
+
+    The checkpoint is TINY_CONFIG with MiniLM-sized task tokens, so a planner node can load it.
+    Returns (checkpoint path, its sha256, the Calibration, the calibration file's path).
+    """
+    from dataclasses import replace
+
+    from dts_planner.bench.sweeps import make_problems
+    from dts_planner.calibrate.measure import calibrate, Grid
+    from dts_planner.calibration import calibration_path, file_sha256
+    from dts_planner.diffusion import DTSSettings
+    from dts_planner.models import (
+        load_video_model, random_video_model, save_checkpoint, TINY_CONFIG)
+
+    folder = tmp_path_factory.mktemp("calibration")
+    checkpoint = folder / "tiny.pt"
+    config = replace(TINY_CONFIG, unet=replace(TINY_CONFIG.unet, task_token_channels=384))
+    save_checkpoint(checkpoint, random_video_model(config, seed=3))
+    model = load_video_model(checkpoint)
+    digest = file_sha256(checkpoint)
+    grid = Grid(fixed=("ddim:num_steps=5", "dpm_solver:num_steps=4"), dts_chunks=(3,),
+                dts_target_strides=(5,), targets=(1.0, CALIBRATION_TARGET),
+                reference="ddim:num_steps=20", cost_repeats=1)
+    base = DTSSettings(target_stride=5, chunk=3)
+    calibration = calibrate(model, make_problems(model, 3, metaworld=False), grid,
+                            CALIBRATION_TARGET, base,
+                            model_info={"path": str(checkpoint), "id": f"tiny@{digest[:8]}",
+                                        "hash": digest}, device_name="cpu", progress=False,
+                            log=lambda line: None)
+    path = calibration.save(calibration_path(checkpoint))
+    return checkpoint, digest, calibration, path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Run every test with one torch thread, then restore the count."""

@@ -12,32 +12,7 @@ from dts_planner.calibration import (Calibration, calibration_path, CalibrationE
                                      file_sha256, find_calibration, FORMAT, locate_calibration)
 from dts_planner.diffusion import DTSSettings, parse_spec
 
-TARGET = 0.6
-
-
-@pytest.fixture(scope="module")
-def calibrated(tmp_path_factory):
-    """Calibrate a tiny checkpoint on a seconds-long grid; save the file next to it."""
-    from dts_planner.bench.sweeps import make_problems
-    from dts_planner.calibrate.measure import calibrate, Grid
-    from dts_planner.models import load_video_model, random_video_model, save_checkpoint
-    from dts_planner.models import TINY_CONFIG
-
-    folder = tmp_path_factory.mktemp("calibration")
-    checkpoint = folder / "tiny.pt"
-    save_checkpoint(checkpoint, random_video_model(TINY_CONFIG, seed=3))
-    model = load_video_model(checkpoint)
-    digest = file_sha256(checkpoint)
-    grid = Grid(fixed=("ddim:num_steps=5", "dpm_solver:num_steps=4"), dts_chunks=(3,),
-                dts_target_strides=(5,), targets=(1.0, TARGET), reference="ddim:num_steps=20",
-                cost_repeats=1)
-    base = DTSSettings(target_stride=5, chunk=3)
-    calibration = calibrate(model, make_problems(model, 3, metaworld=False), grid, TARGET, base,
-                            model_info={"path": str(checkpoint), "id": f"tiny@{digest[:8]}",
-                                        "hash": digest}, device_name="cpu", progress=False,
-                            log=lambda line: None)
-    path = calibration.save(calibration_path(checkpoint))
-    return checkpoint, digest, calibration, path
+from conftest import CALIBRATION_TARGET as TARGET
 
 
 def test_the_calibration_round_trips_through_its_file(calibrated):

@@ -145,7 +145,7 @@ def test_distances_are_absolute_l2_or_per_element_rms():
 
 @pytest.mark.parametrize("settings, parameter", [
     (dict(target_stride=3), "target_stride"), (dict(draft_stride=0), "draft_stride"),
-    (dict(chunk=0), "chunk"), (dict(threshold=-1.0), "threshold"),
+    (dict(chunk=0), "chunk"), (dict(threshold=-0.5), "threshold"),
     (dict(threshold=float("nan")), "threshold"), (dict(increment=-0.5), "increment"),
     (dict(distance="cosine"), "distance"), (dict(progression="square"), "progression"),
     (dict(max_rounds=-1), "max_rounds")])
@@ -162,3 +162,15 @@ def test_strides_that_do_not_tile_t_and_the_round_limit_fail_clearly():
         DTSSampler(threshold=0.0, increment=0.0, max_rounds=2).sample(denoiser, noise, mean)
     result = DTSSampler(threshold=0.0, increment=0.0, max_rounds=10).sample(denoiser, noise, mean)
     assert result.stats.rounds == 10                   # the smallest limit allowed suffices
+
+
+def test_an_auto_threshold_builds_with_the_papers() -> None:
+    """Build an auto threshold (-1) without a calibration as lambda0 = 11 in l2."""
+    from dts_planner.diffusion import DTSSettings
+    auto = DTSSettings(increment=2.0, distance="rms")
+    assert auto.auto_threshold and not auto.check()
+    sampler = auto.build()
+    assert (sampler.threshold, sampler.distance, sampler.increment) == (11.0, "l2", 2.0)
+    manual = DTSSettings(threshold=0.05, distance="rms")
+    assert manual.with_paper_thresholds() is manual
+    assert DTSSampler(threshold=-1.0).threshold == 11.0

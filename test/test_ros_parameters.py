@@ -60,8 +60,8 @@ def test_check_values_gives_reasons() -> None:
         "dts.threshold": float("nan")})
     assert len(reasons) == 3
     assert "sampler='euler'" in reasons[0] and "dts" in reasons[0]
-    assert "max_image_age_s=-1.0" in reasons[1] and "[0.001, 3600]" in reasons[1]
-    assert "dts.threshold=nan" in reasons[2]
+    assert "max_image_age_s=-1.0" in reasons[1] and "[0.05, 3600]" in reasons[1]
+    assert "dts.threshold=nan" in reasons[2] and "[-1, 1e+09]" in reasons[2]
     assert parameters.result(reasons).successful is False
     assert parameters.result([]).successful is True
 

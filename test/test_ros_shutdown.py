@@ -89,12 +89,12 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
 
 
 def test_a_bad_start_up_value_is_one_clear_line() -> None:
-    """`-p dts.threshold:=-1.0` ends the process with code 1 and one line naming it."""
+    """`-p dts.threshold:=-2.0` ends the process with code 1 and one line naming it."""
     result = subprocess.run(
         [sys.executable, "-m", "dts_planner.ros.planner_node", "--ros-args",
-         "-p", "dts.threshold:=-1.0"], capture_output=True, text=True, timeout=60.0)
+         "-p", "dts.threshold:=-2.0"], capture_output=True, text=True, timeout=60.0)
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output, output
     errors = [line for line in output.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "dts.threshold=-1.0 refused" in errors[0], output
-    assert "[0, 1e+09]" in errors[0] and "restart" in errors[0]
+    assert len(errors) == 1 and "dts.threshold=-2.0 refused" in errors[0], output
+    assert "[-1, 1e+09]" in errors[0] and "restart" in errors[0]

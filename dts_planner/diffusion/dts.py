@@ -16,7 +16,7 @@ with ``reuse_draft_outputs`` the first target call is skipped (same result, one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -52,6 +52,13 @@ def round_threshold(threshold: float, increment: float, progression: str,
     return threshold + increment * round_index * (round_index + 1) / 2
 
 
+AUTO_THRESHOLD = -1.0
+"""``dts.threshold`` meaning "auto": a model's calibrated thresholds where a calibration file
+applies (the planner node resolves them, `dts_planner.calibration`), else the paper's."""
+PAPER_THRESHOLD = 11.0
+"""The paper's lambda0, absolute L2 over 21x128x128 values (iTHOR and Meta-World settings)."""
+
+
 @dataclass(frozen=True)
 class DTSSettings(SamplerSettings):
     """DTS settings (paper defaults: iTHOR k = 6, lambda0 = 11, Delta = 1.5 in absolute L2).
@@ -59,6 +66,8 @@ class DTSSettings(SamplerSettings):
     T must be a multiple of draft_stride, draft_stride a multiple of target_stride; a round
     advances at least one draft step, so a round limit below T / draft_stride could stop a plan
     that rejects every draft: max_rounds is 0 (no limit) or at least T / draft_stride.
+    threshold -1 (AUTO_THRESHOLD, the default) builds with the paper's lambda0 = 11 in l2
+    unless a calibration replaced it first (``Calibration.dts_settings``).
     """
 
     name = "dts"
@@ -67,9 +76,12 @@ class DTSSettings(SamplerSettings):
     target_stride: int = setting(2, "DTS: train timesteps per target step; divides "
                                  "dts.draft_stride", bounds=(1, 100))
     chunk: int = setting(6, "DTS: draft tokens verified per round", bounds=(1, 100))
-    threshold: float = setting(11.0, "DTS: acceptance distance threshold of the first round, in "
-                               "the units of dts.distance; 0 = always reject (sequential fine "
-                               "DDIM)", bounds=(0.0, 1e9))
+    threshold: float = setting(AUTO_THRESHOLD, "DTS: acceptance distance threshold of the first "
+                               "round, in the units of dts.distance; 0 = always reject "
+                               "(sequential fine DDIM); -1 = auto: the model's calibrated "
+                               "thresholds (RMS, for a target acceptance rate) where a "
+                               "calibration file applies, else the paper's 11.0 in l2",
+                               bounds=(AUTO_THRESHOLD, 1e9))
     increment: float = setting(1.5, "DTS: threshold increment per round (units of "
                                "dts.distance)", bounds=(0.0, 1e3))
     distance: str = setting("l2", "DTS: draft-target distance: l2 = absolute L2 norm over a "
@@ -83,9 +95,22 @@ class DTSSettings(SamplerSettings):
     reuse_draft_outputs: bool = setting(True, "DTS: reuse the draft's model outputs in the "
                                         "target (same result, one call fewer per round)")
 
+    @property
+    def auto_threshold(self) -> bool:
+        """Whether the thresholds are left to a calibration (threshold -1)."""
+        return self.threshold == AUTO_THRESHOLD
+
+    def with_paper_thresholds(self) -> DTSSettings:
+        """Return these settings with an auto threshold replaced by the paper's (11.0, l2)."""
+        if not self.auto_threshold:
+            return self
+        return replace(self, threshold=PAPER_THRESHOLD, distance="l2")
+
     def rules(self, schedule: NoiseSchedule | None) -> list[str]:
-        """Stride divisibility; with a schedule, T divisibility and the round limit."""
+        """Auto or non-negative threshold, stride divisibility; with a schedule, T and rounds."""
         reasons = []
+        if self.threshold < 0 and not self.auto_threshold:
+            reasons.append(f"dts.threshold={self.threshold} must be >= 0, or -1 (auto)")
         if self.draft_stride % self.target_stride:
             reasons.append(f"dts.target_stride={self.target_stride} must divide "
                            f"dts.draft_stride={self.draft_stride}: allowed "
@@ -104,8 +129,8 @@ class DTSSettings(SamplerSettings):
         return reasons
 
     def build(self) -> DTSSampler:
-        """Return the DTSSampler with these settings."""
-        return DTSSampler(**self.to_dict())
+        """Return the DTSSampler with these settings (an auto threshold: the paper's)."""
+        return DTSSampler(**self.with_paper_thresholds().to_dict())
 
 
 class DTSSampler:
@@ -119,19 +144,19 @@ class DTSSampler:
     """
 
     def __init__(self, draft_stride: int = 10, target_stride: int = 2, chunk: int = 6,
-                 threshold: float = 11.0, increment: float = 1.5, distance: Distance = "l2",
-                 progression: Progression = "linear", max_rounds: int | None = 0,
-                 reuse_draft_outputs: bool = True) -> None:
-        """Check the settings; ``max_rounds`` 0 (or None) means no limit."""
-        self.settings = checked(DTSSettings(draft_stride, target_stride, chunk, threshold,
-                                            increment, distance, progression, max_rounds or 0,
-                                            reuse_draft_outputs))
+                 threshold: float = PAPER_THRESHOLD, increment: float = 1.5,
+                 distance: Distance = "l2", progression: Progression = "linear",
+                 max_rounds: int | None = 0, reuse_draft_outputs: bool = True) -> None:
+        """Check the settings; ``max_rounds`` 0 (or None) means no limit; threshold -1: paper."""
+        self.settings = checked(DTSSettings(
+            draft_stride, target_stride, chunk, threshold, increment, distance, progression,
+            max_rounds or 0, reuse_draft_outputs)).with_paper_thresholds()
         self.draft_stride = draft_stride
         self.target_stride = target_stride
         self.chunk = chunk
-        self.threshold = threshold
+        self.threshold = self.settings.threshold
         self.increment = increment
-        self.distance: Distance = distance
+        self.distance: Distance = self.settings.distance
         self.progression: Progression = progression
         self.max_rounds = max_rounds or 0
         self.reuse_draft_outputs = reuse_draft_outputs

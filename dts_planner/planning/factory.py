@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from dts_planner.calibration import Calibration, CalibrationError, locate_calibration
 from dts_planner.diffusion import Sampler
 from dts_planner.models import (
     DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, random_video_model,
@@ -46,6 +47,23 @@ def model_id(path: Path) -> str:
 def shared_text_encoder(name: str, device: str) -> TextEncoder:
     """One text encoder per (name, device) in the process: planners restart without reloading."""
     return make_text_encoder(name, device=device)
+
+
+def find_model_calibration(model_path: str, preset: str, calibration_dir: str,
+                           device: str) -> tuple[Calibration | None, str]:
+    """Find the calibration of the model to load (None if there is none) and a one-line note.
+
+    Looked up by the checkpoint's sha256 in `calibration_dir` (if given), then next to the
+    checkpoint (`dts_planner.calibration.find_calibration`); random-weight models have none.
+    """
+    if preset and not model_path:
+        return None, f"none for a random-weight {preset} model"
+    path = Path(model_path) if model_path else DEFAULT_WEIGHTS
+    try:
+        return locate_calibration(path, None, [calibration_dir] if calibration_dir else (),
+                                  device)
+    except CalibrationError as error:
+        return None, str(error)
 
 
 def build_planner(model_path: str, preset: str, image_size: int, text_encoder: str,

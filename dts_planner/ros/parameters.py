@@ -142,6 +142,12 @@ PLANNER_PARAMS = (
     ParamSpec("seed", "noise seed per plan; -1 = fresh noise every plan (a request_plan call "
               "with its own seed overrides it)", bounds=(-1, INT32_MAX), runtime=True),
     *sampler_specs(),
+    ParamSpec("latency_budget_s", "s; > 0: each plan uses the calibrated configuration with "
+              "the best fidelity whose predicted time fits this budget (needs a calibration "
+              "file of the model); 0 = off: the sampler parameters", (0.0, 3600.0),
+              runtime=True),
+    ParamSpec("calibration_dir", "directory searched first for the model's calibration file "
+              "(python -m dts_planner.calibrate); empty = next to the checkpoint only"),
     ParamSpec("replan_policy", "when to plan: on_demand = on request_plan calls; continuous = "
               "every fresh frame once the previous plan is done; periodic = every "
               "replan_period_s", choices=REPLAN_POLICIES, runtime=True),

@@ -25,9 +25,11 @@ from sensor_msgs.msg import Image
 import torch
 
 from dts_planner.diffusion import (
-    NoiseSchedule, NonFiniteOutputError, SamplerSettings, SamplerStats, SamplingCancelled)
+    NoiseSchedule, NonFiniteOutputError, SamplerStats, SamplingCancelled)
 from dts_planner.planning import Plan, VideoPlanner
-from dts_planner.planning.factory import build_planner, check_model_source
+from dts_planner.planning.factory import (
+    build_planner, check_model_source, find_model_calibration)
+from dts_planner.planning.sampler_choice import PlanSampler, SamplerChoice
 from dts_planner.ros import parameters
 from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.device import (
@@ -101,7 +103,8 @@ class PlannerNode(WorkerLifecycleNode):
         self._reported: tuple[int, int] = (-1, -1)   # (image stamp, status) last rejected
         self._last_plan_mono = -math.inf
         self._planner: VideoPlanner | None = None
-        self._settings: SamplerSettings | None = None
+        self._choice: SamplerChoice | None = None
+        self._plan_sampler: PlanSampler | None = None
         self._device = torch.device("cpu")
         self._dtype = torch.float32
         self._model_id = ""
@@ -153,7 +156,11 @@ class PlannerNode(WorkerLifecycleNode):
         self.get_logger().info(
             f"model {self._model_id} on {describe_device(self._device)}, dtype {values['dtype']}"
             f", sampler {values['sampler']}: loaded in {loaded:.2f} s, warm-up "
-            f"({values['warmup_runs']} plan(s)) {warm:.2f} s")
+            f"({values['warmup_runs']} plan(s)) {warm:.2f} s; calibration: {self._choice.note}")
+        if values["latency_budget_s"] > 0 and not self._choice.budget_available:
+            self.get_logger().warning(
+                f"latency_budget_s={values['latency_budget_s']} cannot be met without a "
+                f"calibration: plans use the configured sampler ({self._choice.note})")
         self._inputs = [
             self.create_subscription(
                 Image, "image", self._on_image,
@@ -169,15 +176,17 @@ class PlannerNode(WorkerLifecycleNode):
     def _load_model(self, values: dict[str, Any]) -> tuple[float, float]:
         """Build the planner and run the warm-up plans (compute thread); return both times (s)."""
         start = time.perf_counter()
-        settings = parameters.sampler_settings(values)
         self._planner, self._model_id = build_planner(
             values["model_path"], values["model_preset"], values["image_size"],
-            values["text_encoder"], settings.build(), self._device)
+            values["text_encoder"], parameters.sampler_settings(values).build(), self._device)
         reasons = parameters.sampler_reasons(values, self._planner.model.schedule)
         if reasons:
             raise ValueError("sampler settings do not fit this model: " + "; ".join(reasons))
         self._dtype = resolve_dtype(values["dtype"], self._device)
-        self._settings = settings
+        self._choice = SamplerChoice(*find_model_calibration(
+            values["model_path"], values["model_preset"], values["calibration_dir"],
+            str(self._device)))
+        self._plan_sampler = None
         loaded = time.perf_counter() - start
         blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
         for _ in range(values["warmup_runs"]):
@@ -193,7 +202,7 @@ class PlannerNode(WorkerLifecycleNode):
     def release(self) -> None:
         """Drop the model (and cached CUDA memory), frames and requests not yet planned."""
         self._planner = None
-        self._settings = None
+        self._choice = self._plan_sampler = None
         self._images.clear()
         self._requests.clear()
         self._request = None
@@ -223,14 +232,23 @@ class PlannerNode(WorkerLifecycleNode):
         if not reasons and any(name.startswith(_SAMPLER_PREFIXES) for name in update):
             values = parameters.current(self, parameters.PLANNER_PARAMS)
             reasons = parameters.sampler_reasons({**values, **update}, self._schedule())
+        choice = self._choice
+        if (not reasons and update.get("latency_budget_s", 0) > 0 and choice is not None
+                and not choice.budget_available):
+            reasons = [f"latency_budget_s needs a calibration of this model: {choice.note}"]
         return parameters.result(reasons)
 
-    def _apply_sampler(self, values: dict[str, Any]) -> None:
-        """Rebuild the planner's sampler when its parameters changed since the last plan."""
-        settings = parameters.sampler_settings(values)
-        if settings != self._settings:
-            self._planner.sampler, self._settings = settings.build(), settings
-            self.get_logger().info(f"sampler now {settings.spec()}")
+    def _choose_sampler(self, values: dict[str, Any]) -> PlanSampler:
+        """Pick the next plan's settings (auto thresholds, latency budget); set the sampler."""
+        chosen = self._choice.for_plan(parameters.sampler_settings(values),
+                                       values["latency_budget_s"])
+        if self._plan_sampler is None or chosen.settings != self._plan_sampler.settings:
+            self.get_logger().info(f"sampler now {chosen.settings.spec()}"
+                                   + (f" ({chosen.threshold_source})"
+                                      if chosen.threshold_source else ""))
+        self._planner.sampler = self._choice.sampler(chosen.settings)
+        self._plan_sampler = chosen
+        return chosen
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Image) -> None:
@@ -290,7 +308,7 @@ class PlannerNode(WorkerLifecycleNode):
                 header=msg.header, status=PlanDiagnostics.INVALID_INPUT, message=str(error),
                 model_id=self._model_id, device=str(self._device), seed=-1,
                 sampling_time_s=math.nan, total_latency_s=math.nan, image_age_s=math.nan,
-                queue_wait_s=math.nan))
+                queue_wait_s=math.nan, predicted_time_s=math.nan))
 
     # ------------------------------------------------------------------ planning worker
     def _next_image(self, values: dict[str, Any]) -> ReceivedImage | None:
@@ -330,7 +348,8 @@ class PlannerNode(WorkerLifecycleNode):
                                  device=str(self._device), image_age_s=age,
                                  seed=-1 if seed is None else seed,
                                  queue_wait_s=taken - received.received_mono,
-                                 sampling_time_s=math.nan, total_latency_s=math.nan)
+                                 sampling_time_s=math.nan, total_latency_s=math.nan,
+                                 predicted_time_s=math.nan)
         self.health.set(last_image_age_s=age)
         if self._instruction is None or not self._instruction.text.strip():
             self.health.count("no_instruction")
@@ -348,7 +367,13 @@ class PlannerNode(WorkerLifecycleNode):
             self._drop_invalid(error, received.msg)
             self._images.clear()
             return True
-        self._apply_sampler(values)
+        chosen = self._choose_sampler(values)
+        report.sampler_spec, report.threshold_source = (chosen.settings.spec(),
+                                                        chosen.threshold_source)
+        report.latency_budget_s, report.predicted_time_s = chosen.budget_s, chosen.predicted_s
+        report.budget_miss = chosen.miss
+        if chosen.miss:
+            self.health.count("budget_misses")
         self._in_flight, self._request = self._request, None
         model_start = time.monotonic()
         try:
@@ -366,6 +391,9 @@ class PlannerNode(WorkerLifecycleNode):
         finally:
             self._in_flight = None
         self._last_plan_mono = time.monotonic()
+        self._choice.observe(chosen, plan.sampling_time_s)
+        if chosen.budget_s and plan.sampling_time_s > chosen.budget_s:
+            self.health.count("plans_over_budget")
         self._publish_plan(plan, received, report, values)
         # what the node adds around the model: conversion, messages, publishing
         self.health.observe("ros_overhead_s",
