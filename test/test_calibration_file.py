@@ -187,3 +187,14 @@ def test_a_fit_that_misses_its_target_on_the_real_plans_is_replaced_by_a_runner_
     row, = calibration.acceptance_table
     assert abs(row["achieved_acceptance"] - 0.7) <= 0.1
     assert calibration.dts["spec"] == row["spec"] and calibration.dts["within_tolerance"]
+
+
+def test_the_shipped_default_model_has_its_calibration():
+    from dts_planner.models import DEFAULT_WEIGHTS
+
+    calibration, note = locate_calibration(DEFAULT_WEIGHTS, device="cpu")
+    assert calibration is not None, (
+        f"{note}. New default weights need a new calibration: python -m dts_planner.calibrate "
+        "--model default --device cpu --threads 1 --png docs/img/calibration_frontier_cpu.png "
+        "(about 6-10 min on the 2-core CPU)")
+    assert calibration.dts["within_tolerance"] and calibration.dts_settings().distance == "rms"
