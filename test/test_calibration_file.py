@@ -168,14 +168,13 @@ def test_cost_model_of_the_file_predicts_from_batch_sizes(calibrated):
     assert torch.get_num_threads() == 1                   # the suite's one thread was kept
 
 
-def test_a_fit_that_misses_its_target_on_the_real_plans_is_replaced_by_a_runner_up(
-        calibrated):
+def test_a_fit_that_misses_its_target_on_the_real_plans_is_replaced_by_a_runner_up():
     from dts_planner.bench.sweeps import make_problems
     from dts_planner.calibrate.measure import calibrate, Grid
-    from dts_planner.models import load_video_model
+    from dts_planner.models import random_video_model, TINY_CONFIG
 
-    checkpoint, digest, _, _ = calibrated
-    model = load_video_model(checkpoint)
+    model = random_video_model(TINY_CONFIG, seed=3)
+    digest = "0" * 64
     grid = Grid(fixed=("ddim:num_steps=5",), dts_chunks=(3,), dts_target_strides=(5,),
                 targets=(0.7,), reference="ddim:num_steps=20", cost_repeats=1, budgets_s=(1.0,))
     # on these plans the replay's best fit for 0.7 accepts 0.9 of the tokens for real
