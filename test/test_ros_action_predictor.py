@@ -127,8 +127,9 @@ def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) ->
     assert ros.wait_for(lambda: predictor.health.counts().get("observations_received"), 10.0)
     ros.wait_for(lambda: False, 0.3)
     assert not planner.requests
+    # the reset itself was missed (sent before discovery): its step status names the episode
     status.publish(EpisodeStatus(header=start, episode=1, seed=42, step=0,
-                                 reset_reason=EpisodeStatus.RESET_TIMEOUT))
+                                 episode_start=start.stamp))
     assert ros.wait_for(lambda: planner.requests, 10.0)
     assert planner.requests[0].seed == 42_000 and planner.requests[0].min_stamp == start.stamp
     planner.publish(header_at(199, 900_000_000), "from-episode-0")
@@ -137,6 +138,18 @@ def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) ->
     planner.publish(start, "episode-1")
     assert ros.wait_for(lambda: chunks, 10.0)
     assert chunks[0].plan_id == "episode-1" and len(planner.requests) == 1
+    # the paused simulator re-publishes the same state (its chunk was lost): the same chunk
+    # goes out again with the newer stamp, without a new prediction
+    again = header_at(201)
+    status.publish(EpisodeStatus(header=again, episode=1, seed=42, step=0,
+                                 episode_start=start.stamp))
+    observe(again)
+    assert ros.wait_for(lambda: len(chunks) == 2, 10.0)
+    assert chunks[1].header.stamp == again.stamp and list(chunks[1].data) == list(
+        chunks[0].data)
+    counts = predictor.health.counts()
+    assert counts["chunks_resent"] == 1 and counts["chunks_published"] == 1
+    assert counts["episode_resets"] == 1
 
 
 def test_configure_builds_the_chosen_predictor_or_fails_clearly(ros) -> None:

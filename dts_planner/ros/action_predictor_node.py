@@ -112,7 +112,8 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self._policy: ClosedLoopPolicy | None = None
         self._parts: set[str] = set()
         self._status_stamp_ns = -1
-        self._steps: OrderedDict[int, tuple[int, int]] = OrderedDict()  # stamp -> (episode, step)
+        self._episode_seen_ns = -1
+        self._steps: OrderedDict[int, tuple[int, int]] = OrderedDict()  # stamp -> (start, step)
         self._instruction_text: str | None = None
         self._twists: deque[tuple[Any, float, float, float]] = deque()
         self._reset_loop_state(EpisodeStart(0, None))
@@ -125,6 +126,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self._episode_start_ns = start.stamp_ns
         self._observation: StampedObservation | None = None
         self._acted: object = None     # the state last acted on (see _state)
+        self._chunk: ActionChunkMsg | None = None   # the chunk sent for it
         self._plan_id = ""
         self._sent: PlanRequest | None = None
         self._sent_mono = -float("inf")
@@ -251,13 +253,18 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self.notify_worker()
 
     def _on_episode(self, msg: EpisodeStatus) -> None:
-        """Track the simulator's step status; a reset starts an episode (with its seed)."""
+        """Track the simulator's step status; a new `episode_start` starts an episode.
+
+        Every status names its episode's start, so a subscriber that missed the reset (a
+        bridge's first messages go out before discovery completes) still sees the episode.
+        """
         if self.param("predictor.episode_source") != "simulator":
             return
-        stamp = stamp_ns(msg.header.stamp)
-        if msg.reset_reason != EpisodeStatus.RESET_NONE and msg.step == 0:
-            self._episodes.put(EpisodeStart(stamp, msg.seed if msg.seed >= 0 else None))
-        self._steps[stamp] = (msg.episode, msg.step)
+        stamp, start = stamp_ns(msg.header.stamp), stamp_ns(msg.episode_start)
+        if start != self._episode_seen_ns:
+            self._episode_seen_ns = start
+            self._episodes.put(EpisodeStart(start, msg.seed if msg.seed >= 0 else None))
+        self._steps[stamp] = (start, msg.step)
         while len(self._steps) > _KEPT_STATUSES:
             self._steps.popitem(last=False)
         self._status_stamp_ns = max(self._status_stamp_ns, stamp)   # after the start
@@ -284,6 +291,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
                 and observation.stamp_ns > status_ns):
             return worked    # its step's status (maybe a reset) has not arrived yet
         if self._state(observation) == self._acted:
+            self._resend(observation)
             return worked
         if policy.pending is not None:
             self._send_request(policy.pending)
@@ -297,17 +305,32 @@ class ActionPredictorNode(WorkerLifecycleNode):
             self.health.count("hold_chunks")
         header = observation.header
         header.frame_id = self.param("predictor.frame_id")
-        self._actions_pub.publish(chunk_to_msg(decision, header, self._plan_id))
+        self._chunk = chunk_to_msg(decision, header, self._plan_id)
+        self._actions_pub.publish(self._chunk)
         self.health.count("chunks_published")
         if self._twist_pub is not None:
             self._queue_twists(decision, header)
         return True
 
+    def _resend(self, observation: StampedObservation) -> None:
+        """Send the state's chunk again when its state is re-published with a newer stamp.
+
+        A paused (lockstep) simulator re-publishes a state it got no chunk for: the chunk was
+        lost (e.g. sent before a new bridge's subscription was matched). Same actions, no new
+        prediction; stamped with the newer observation.
+        """
+        if self._chunk is None or observation.stamp_ns <= stamp_ns(self._chunk.header.stamp):
+            return
+        self._chunk.header.stamp = observation.header.stamp
+        self._actions_pub.publish(self._chunk)
+        self.health.count("chunks_resent")
+
     def _state(self, observation: StampedObservation) -> object:
         """Identity of the world state an observation shows: one chunk per state.
 
         A simulator re-publishes a paused (lockstep) state with new stamps; its step status
-        names the state, so a re-published frame is not acted on twice. Otherwise: the stamp.
+        names the state (episode start, step), so a re-published frame is not acted on twice.
+        Otherwise: the stamp.
         """
         return self._steps.get(observation.stamp_ns, observation.stamp_ns)
 

@@ -191,8 +191,8 @@ class MetaWorldBridgeNode(Node):
             self._queue.clear()
             self._accept_after_ns = stamp_ns(header.stamp)
         self._status = EpisodeStatus(task=self._env.task, episode=episode, seed=self._env.seed,
-                                     step=0, max_steps=self._param("max_steps"),
-                                     reset_reason=reason)
+                                     episode_start=header.stamp, step=0,
+                                     max_steps=self._param("max_steps"), reset_reason=reason)
         self._pubs["instruction"].publish(Instruction(
             header=header, text=self._env.instruction, task_id=self._env.task))
         self._publish_observation()

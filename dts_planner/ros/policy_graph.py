@@ -86,9 +86,10 @@ class _Watcher(Node):
                 msg.total_latency_s, msg.nfe, msg.depth, msg.acceptance_rate, msg.sampler))
 
     def _on_status(self, msg: EpisodeStatus) -> None:
-        if msg.reset_reason != EpisodeStatus.RESET_NONE and msg.step == 0:
-            with self.lock:
-                self.episode_starts.append(stamp_ns(msg.header.stamp))
+        start = stamp_ns(msg.episode_start)
+        with self.lock:
+            if not self.episode_starts or self.episode_starts[-1] != start:
+                self.episode_starts.append(start)
 
     def _on_image(self, msg: Image) -> None:
         with self.lock:
