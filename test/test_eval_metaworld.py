@@ -12,7 +12,7 @@ import torch
 
 from dts_planner.diffusion import DDPMSettings, DDIMSettings
 from dts_planner.eval.metaworld import (
-    EpisodeLog, evaluate, load_log, parse_args, parse_method, parse_seeds, report)
+    EpisodeLog, evaluate, load_log, parse_args, parse_method, parse_seeds, plan_jobs, report)
 from dts_planner.models import random_video_model, UNetConfig, VideoModelConfig
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.planning import VideoPlanner
@@ -46,6 +46,9 @@ def test_parsers() -> None:
     assert parse_seeds("1000:1003") == [1000, 1001, 1002] and parse_seeds("4,7") == [4, 7]
     assert len(parse_args([]).tasks) == 11 and parse_args([]).cameras == [
         "corner", "corner2", "corner3"]
+    jobs = plan_jobs(parse_args(["--tasks", "reach", "--cameras", "corner", "--seeds", "3",
+                                 "--sampler", "ddpm", "--budgets", "0.4"]))
+    assert [job[3] for job in jobs] == ["optical_flow/ddpm", "optical_flow/budget-0.4s"]
 
 
 def test_closed_loop_smoke_and_resume(planner, tmp_path) -> None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from contextlib import ExitStack
+from dataclasses import dataclass
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from dts_planner.eval.closed_loop import EpisodeResult, PlanRecord, run_episode
 from dts_planner.eval.oracle_plan import OraclePlanner
 from dts_planner.eval.policy_report import (
     ALL_TASKS, markdown_table, summarize, write_csv, write_gif)
+from dts_planner.planning.sampler_choice import SamplerChoice
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, plan_seed
 from dts_planner.predictors import make_predictor, PLAN_KINDS, PREDICTOR_KINDS
 from dts_planner.sim import AVDC_CAMERAS, AVDC_TASKS, instruction_for, task_key
@@ -69,16 +71,50 @@ def video_plan(planner: Any, instruction: str, observation: Any,
     return plan.frames, PlanRecord(plan.sampling_time_s, plan.stats.nfe, plan.stats.depth)
 
 
+def budget_plan(planner: Any, choice: SamplerChoice, budget_s: float, instruction: str,
+                observation: Any, seed: int | None) -> tuple[np.ndarray, PlanRecord]:
+    """Plan with the calibrated configuration that fits `budget_s` (as the planner node does)."""
+    chosen = choice.for_plan(DDPMSettings(), budget_s)
+    planner.sampler = choice.sampler(chosen.settings)
+    frames, record = video_plan(planner, instruction, observation, seed)
+    choice.observe(chosen, record.time_s)
+    return frames, record
+
+
+def _sampler_choice(args: argparse.Namespace) -> SamplerChoice:
+    """Return the budget chooser of the evaluated model (SystemExit when it has none)."""
+    from dts_planner.planning.factory import find_model_calibration
+    calibration, note = find_model_calibration(args.model or "", "", "", args.device)
+    if calibration is None:
+        raise SystemExit(f"--budgets needs a calibration of the model: {note}")
+    return SamplerChoice(calibration, note)
+
+
 def still_plan(num_frames: int, observation: Any, seed: int | None) -> tuple[np.ndarray, None]:
     """Return the "no plan" baseline's plan: the current frame repeated, nothing imagined."""
     return np.repeat(observation.rgb[None], num_frames, axis=0), None
 
 
-def method_name(predictor: str, method: SamplerSettings | str) -> str:
+@dataclass(frozen=True)
+class Budget:
+    """A latency-budget method: each plan takes the calibrated configuration that fits `s`."""
+
+    s: float
+
+    def __str__(self) -> str:
+        """Return the name in tables, e.g. budget-0.4s."""
+        return f"budget-{self.s:g}s"
+
+
+Method = Union[SamplerSettings, Budget, str]
+"""A sampler's settings, a latency budget, ORACLE, or "" (a baseline that plans nothing)."""
+
+
+def method_name(predictor: str, method: Method) -> str:
     """Table name of a method: "<predictor>/<spec>" (or the predictor for the baselines)."""
     if method == "":
         return predictor
-    return f"{predictor}/{method if isinstance(method, str) else method.spec()}"
+    return f"{predictor}/{method.spec() if isinstance(method, SamplerSettings) else method}"
 
 
 def episode_record(method: str, episode: EpisodeResult, reference_s: list[float]) -> str:
@@ -110,7 +146,8 @@ Job = tuple[int, str, str, str, "SamplerSettings | str"]
 
 def plan_jobs(args: argparse.Namespace) -> list[Job]:
     """Every (seed, task, camera, method) episode; seeds outermost so partial runs are paired."""
-    methods = (args.sampler if args.predictor in PLAN_KINDS else [""])
+    methods = ([*args.sampler, *map(Budget, args.budgets)] if args.predictor in PLAN_KINDS
+               else [""])
     return [(seed, task, camera, method_name(args.predictor, method), method)
             for seed, task, camera, method in itertools.product(
                 args.seeds, args.tasks, args.cameras, methods)]
@@ -173,6 +210,7 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
     num_frames = planner.model.config.num_frames if planner is not None else 7
     predictors: dict[str, Any] = {}
     all_jobs = plan_jobs(args)
+    choice = _sampler_choice(args) if args.budgets else None
     for seed, task, camera, method, settings in tqdm(log.todo(all_jobs), desc="episodes"):
         key = task if args.predictor == "expert" else ""
         if key not in predictors:
@@ -190,6 +228,9 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
                 planner.sampler = settings.build()
                 plan = lambda obs, noise_seed: video_plan(      # noqa: E731
                     planner, instruction_for(task), obs, noise_seed)
+            elif isinstance(settings, Budget):
+                plan = lambda obs, noise_seed: budget_plan(     # noqa: E731
+                    planner, choice, settings.s, instruction_for(task), obs, noise_seed)
             episode = run_episode(env, seed, policy, plan, args.max_steps,
                                   record=args.gif and not log.results[method])
             if reference and method == all_jobs[0][3]:
@@ -241,6 +282,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=[parse_method("ddpm"), parse_method("dts")],
                         help="sampler specs, e.g. ddpm ddim:num_steps=10 dts:chunk=10; "
                         "'oracle' plans with the scripted expert's future frames instead")
+    parser.add_argument("--budgets", nargs="*", type=float, default=[], metavar="S",
+                        help="latency-budget methods: each plan uses the calibrated "
+                        "configuration that fits S seconds (needs the model's calibration)")
     parser.add_argument("--predictor", choices=PREDICTOR_KINDS, default="optical_flow")
     parser.add_argument("--model", default=None, help="video model checkpoint (default: shipped)")
     parser.add_argument("--policy", default=None,

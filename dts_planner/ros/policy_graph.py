@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from dts_planner.diffusion import SamplerSettings
 from dts_planner.eval.closed_loop import EpisodeResult, PlanRecord
-from dts_planner.eval.metaworld import EpisodeLog, ORACLE, plan_jobs
+from dts_planner.eval.metaworld import Budget, EpisodeLog, ORACLE, plan_jobs
 from dts_planner.predictors import PLAN_KINDS
 from dts_planner.ros import parameters
 from dts_planner.ros.action_predictor_node import ActionPredictorNode
@@ -245,7 +245,11 @@ def evaluate_via_ros(args: Any, log: EpisodeLog,
                      bridge) as graph:
         for seed, task, camera, method, settings in tqdm(log.todo(plan_jobs(args)),
                                                          desc="episodes (ROS)"):
-            graph.set_sampler(settings)
+            if isinstance(settings, Budget):
+                graph.set_planner({"latency_budget_s": settings.s})
+            else:
+                graph.set_planner({"latency_budget_s": 0.0})
+                graph.set_sampler(settings)
             runs = graph.run(task, camera, seed, max_steps=args.max_steps,
                              resolution=args.resolution)
             if not runs:
