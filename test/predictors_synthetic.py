@@ -1,22 +1,8 @@
-"""Synthetic scenes for the predictor tests: textures, a top-down camera, fake observations."""
-
-from dataclasses import dataclass
+"""Synthetic scenes for the predictor tests: textures and a top-down camera."""
 
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
-
-
-@dataclass
-class FakeObservation:
-    """The fields a predictor reads, filled by hand."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    object_mask: np.ndarray
-    hand_pos: np.ndarray
-    intrinsics: np.ndarray
-    cam_to_world: np.ndarray
 
 
 def intrinsics(focal: float, size: int = 64) -> np.ndarray:

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from predictors_synthetic import FakeObservation, intrinsics, look_down_pose, texture
-from dts_planner.predictors.base import METAWORLD_ACTION_SPACE, NAVIGATION_LABELS
+from predictors_synthetic import intrinsics, look_down_pose, texture
+from dts_planner.predictors.base import (
+    METAWORLD_ACTION_SPACE, NAVIGATION_LABELS, PredictorObservation)
 from dts_planner.predictors.manipulation_flow_policy import (
     FlowManipulationPolicy, FlowPolicyConfig, choose_mode, push_start)
 from dts_planner.predictors.navigation import (
@@ -30,9 +31,9 @@ def _tabletop(shift_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rgb, mask, np.where(mask, CAMERA_HEIGHT - OBJECT_HEIGHT, CAMERA_HEIGHT)
 
 
-def _tabletop_observation(hand: np.ndarray) -> FakeObservation:
+def _tabletop_observation(hand: np.ndarray) -> PredictorObservation:
     rgb, mask, depth = _tabletop(0)
-    return FakeObservation(rgb, depth.astype(np.float32), mask, hand, K, look_down_pose())
+    return PredictorObservation(rgb, depth.astype(np.float32), mask, hand, K, look_down_pose())
 
 
 PUSH_STEP_PX = 2
@@ -123,8 +124,9 @@ def _turned_view(degrees: float, zoom: float = 1.0) -> np.ndarray:
 
 
 def _navigate(frames: list[np.ndarray]) -> list[str]:
-    observation = FakeObservation(_turned_view(0.0), np.full((SIZE, SIZE), 2.0, np.float32),
-                                  np.zeros((SIZE, SIZE), bool), np.zeros(3), NAV_K, np.eye(4))
+    observation = PredictorObservation(
+        _turned_view(0.0), np.full((SIZE, SIZE), 2.0, np.float32), np.zeros((SIZE, SIZE), bool),
+        np.zeros(3), NAV_K, np.eye(4))
     chunk = FlowNavigationPolicy().predict(observation, np.stack(frames))
     assert chunk.replan and chunk.num_execute == chunk.horizon
     assert chunk.action_space.contains(chunk.data)
@@ -143,8 +145,9 @@ def test_navigation_recovers_camera_rotation(degrees):
     # a non-planar scene (depth 1.5-4 m) separates turning from sliding sideways
     coarse = np.random.default_rng(0).uniform(0, 1, (4, 4))
     depth = 1.5 + 2.5 * cv2.resize(coarse, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-    observation = FakeObservation(_turned_view(0.0), depth.astype(np.float32),
-                                  np.zeros((SIZE, SIZE), bool), np.zeros(3), NAV_K, np.eye(4))
+    observation = PredictorObservation(_turned_view(0.0), depth.astype(np.float32),
+                                       np.zeros((SIZE, SIZE), bool), np.zeros(3), NAV_K,
+                                       np.eye(4))
     (motion,) = FlowNavigationPolicy().camera_motion(observation, _turned_view(degrees)[None])
     np.testing.assert_allclose(motion[:3, :3], _rotation_about_y(degrees)[:3, :3], atol=5e-3)
     np.testing.assert_allclose(motion[:3, 3], 0.0, atol=0.01)  # metres

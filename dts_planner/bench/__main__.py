@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "samplers": "dts_planner.bench.samplers",
     "forward_cost": "dts_planner.bench.forward_cost",
     "ros_graph": "dts_planner.ros.graph_bench",   # ROS: the dispatcher is the composition root
+    "ros_budget": "dts_planner.ros.budget_bench",
     "report": "dts_planner.bench.report",
 }
 

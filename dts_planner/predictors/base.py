@@ -95,12 +95,14 @@ class ActionChunk:
         return int(self.data.shape[0])
 
 
-class PredictorObservation(Protocol):
-    """What a predictor reads from an observation (`dts_planner.sim.Observation` fits).
+@dataclass
+class PredictorObservation:
+    """What a predictor reads from an observation (`dts_planner.sim.Observation` has it too).
 
     rgb (H, W, 3) uint8; depth (H, W) float32 metres along the optical axis; object_mask (H, W)
     bool; hand_pos (3,) metres in the world frame; intrinsics (3, 3) pinhole K in pixels;
     cam_to_world (4, 4) pose of the OpenCV camera frame (x right, y down, z forward).
+    Predictors read these attributes only, so any object that has them will do.
     """
 
     rgb: np.ndarray

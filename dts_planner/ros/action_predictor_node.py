@@ -34,7 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, PlanRequest
 from dts_planner.predictors import (
     ActionChunk, make_predictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE,
-    required_parts)
+    PredictorObservation, required_parts)
 from dts_planner.ros import parameters
 from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.device import select_device
@@ -218,13 +218,12 @@ class ActionPredictorNode(WorkerLifecycleNode):
             return
         rgb, header = values["rgb"], msgs[0].header
         shape = rgb.shape[:2]
-        observation = StampedObservation(
-            stamp_ns=stamp_ns(header.stamp), header=header, rgb=rgb,
-            depth=values.get("depth", np.zeros(shape, np.float32)),
+        observation = StampedObservation(stamp_ns(header.stamp), header, PredictorObservation(
+            rgb=rgb, depth=values.get("depth", np.zeros(shape, np.float32)),
             object_mask=values.get("object_mask", np.zeros(shape, bool)),
             hand_pos=values.get("hand_pos", np.zeros(3)),
             intrinsics=self._latest.get("intrinsics", np.eye(3)),
-            cam_to_world=self._latest.get("cam_to_world", np.eye(4)))
+            cam_to_world=self._latest.get("cam_to_world", np.eye(4))))
         if self._observations.put(observation):
             self.health.count("observations_skipped")
         self.notify_worker()
@@ -296,7 +295,8 @@ class ActionPredictorNode(WorkerLifecycleNode):
         if policy.pending is not None:
             self._send_request(policy.pending)
             return worked
-        decision = compute_thread().call(policy.decide, observation, observation.stamp_ns)
+        decision = compute_thread().call(policy.decide, observation.observation,
+                                         observation.stamp_ns)
         if isinstance(decision, PlanRequest):
             self._send_request(decision)
             return True

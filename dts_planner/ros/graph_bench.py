@@ -21,6 +21,7 @@ the planner process's RSS at the start and end.
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import json
 import math
 import os
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
@@ -41,6 +42,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -156,8 +158,14 @@ def _planner_params(args: argparse.Namespace) -> dict[str, Any]:
             "max_image_age_s": 10.0}
 
 
-def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Measure one layout; return its figures."""
+@contextmanager
+def graph_session(layout: str, args: argparse.Namespace,
+                  planner_params: dict[str, Any]) -> Iterator[tuple[Camera, ParameterSetter]]:
+    """Start the camera and a planner in `layout`; yield the camera and a parameter setter.
+
+    process: the planner is its own process (`planner_node`, as ros2 launch starts it), set
+    through its parameter services; shared: planner and action predictor in this process.
+    """
     context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
@@ -171,22 +179,26 @@ def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
         executor.add_node(camera)
         if layout == "process":
             ros_args = [f"{k}:={json.dumps(v) if isinstance(v, str) else v}"
-                        for k, v in _planner_params(args).items()]
+                        for k, v in planner_params.items()]
             command = [sys.executable, "-m", "dts_planner.ros.planner_node", "--ros-args",
                        *[arg for pair in ros_args for arg in ("-p", pair)]]
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, text=True)
             camera.planner_pid = process.pid
+            client = AsyncParameterClient(camera, "planner")
+            set_params: ParameterSetter = lambda values: _set_remote(client, values)  # noqa
         else:   # the demo's layout: planner and action predictor share the camera's process
             from dts_planner.ros.action_predictor_node import ActionPredictorNode
             from dts_planner.ros.planner_node import PlannerNode
             planner = PlannerNode(context=context, parameter_overrides=overrides(
-                {**_planner_params(args), "autostart": False}))
+                {**planner_params, "autostart": False}))
             predictor = ActionPredictorNode(context=context, parameter_overrides=overrides(
                 {"device": "cpu", "autostart": False}))
             for node in (planner, predictor):
                 nodes.append(node)
                 executor.add_node(node)
+            set_params = lambda values: [  # noqa: E731
+                r.reason for r in planner.set_parameters(overrides(values)) if not r.successful]
         spinner.start()
         if layout == "shared" and not (autostart(planner) and autostart(predictor)):
             raise RuntimeError("the planner or the action predictor failed to start")
@@ -194,7 +206,7 @@ def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
             raise RuntimeError("the planner's request_plan service never appeared")
         camera.instruction.publish(Instruction(text=INSTRUCTION, task_id="bench"))
         time.sleep(2.0)
-        return _measure(camera, args, rss_pid=process.pid if process else None)
+        yield camera, set_params
     finally:
         stop.set()
         if spinner.is_alive():
@@ -206,6 +218,27 @@ def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutdown(executor, nodes, context)
+
+
+ParameterSetter = Callable[[dict[str, Any]], list[str]]
+"""Set planner parameters; returns the reasons of refused ones (empty: all set)."""
+
+
+def _set_remote(client: AsyncParameterClient, values: dict[str, Any]) -> list[str]:
+    """Set parameters of a planner in another process through its services."""
+    future = client.set_parameters(overrides(values))
+    deadline = time.monotonic() + 30.0
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not future.done():
+        return ["no answer from the planner's set_parameters service"]
+    return [r.reason for r in future.result().results if not r.successful]
+
+
+def run_layout(layout: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Measure one layout; return its figures."""
+    with graph_session(layout, args, _planner_params(args)) as (camera, _):
+        return _measure(camera, args, rss_pid=camera.planner_pid)
 
 
 def _spin(executor: SingleThreadedExecutor, context: Context, stop: threading.Event) -> None:
@@ -292,11 +325,16 @@ def main(argv: list[str] | None = None) -> int:
                          "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "")}}
     for layout in layouts:
         figures[layout] = run_layout(layout, args)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print_figures(figures, args.json)
     return 0
+
+
+def print_figures(figures: dict[str, Any], path: str) -> None:
+    """Print the figures as JSON, and write them to `path` too unless it is empty."""
+    print(json.dumps(figures, indent=2))
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import threading
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
+from dts_planner.predictors import PredictorObservation
 from dts_planner.ros.stamps import stamp_ns
 
 try:  # message_filters is a ROS package; absent in pip-only environments.
@@ -25,16 +24,11 @@ except ImportError:
 
 @dataclass
 class StampedObservation:
-    """A `PredictorObservation` plus the stamp (ns) of its colour image and its header."""
+    """An observation for the predictor, the stamp (ns) of its colour image and its header."""
 
     stamp_ns: int
     header: Any
-    rgb: np.ndarray
-    depth: np.ndarray
-    object_mask: np.ndarray
-    hand_pos: np.ndarray
-    intrinsics: np.ndarray
-    cam_to_world: np.ndarray
+    observation: PredictorObservation
 
 
 class ApproximateSync:
