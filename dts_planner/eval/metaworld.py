@@ -82,10 +82,14 @@ def budget_plan(planner: Any, choice: SamplerChoice, budget_s: float, instructio
 
 
 def _sampler_choice(args: argparse.Namespace) -> SamplerChoice:
-    """Return the budget chooser of the evaluated model (SystemExit when it has none)."""
+    """Return the evaluated model's SamplerChoice, as the planner node builds it.
+
+    Its calibration (if any) gives auto DTS thresholds and the budget methods' choices
+    (SystemExit for --budgets without a calibration).
+    """
     from dts_planner.planning.factory import find_model_calibration
     calibration, note = find_model_calibration(args.model or "", "", "", args.device)
-    if calibration is None:
+    if calibration is None and args.budgets:
         raise SystemExit(f"--budgets needs a calibration of the model: {note}")
     return SamplerChoice(calibration, note)
 
@@ -210,7 +214,7 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
     num_frames = planner.model.config.num_frames if planner is not None else 7
     predictors: dict[str, Any] = {}
     all_jobs = plan_jobs(args)
-    choice = _sampler_choice(args) if args.budgets else None
+    choice = _sampler_choice(args) if planner is not None else None
     for seed, task, camera, method, settings in tqdm(log.todo(all_jobs), desc="episodes"):
         key = task if args.predictor == "expert" else ""
         if key not in predictors:
@@ -224,8 +228,8 @@ def evaluate(args: argparse.Namespace, planner: Any = None,
             if settings == ORACLE:
                 oracle = stack.enter_context(OraclePlanner(env, num_frames))
                 plan = lambda obs, noise_seed: oracle(obs)    # noqa: E731
-            elif isinstance(settings, SamplerSettings):
-                planner.sampler = settings.build()
+            elif isinstance(settings, SamplerSettings):   # auto DTS thresholds as the node
+                planner.sampler = choice.sampler(choice.resolve(settings)[0])
                 plan = lambda obs, noise_seed: video_plan(      # noqa: E731
                     planner, instruction_for(task), obs, noise_seed)
             elif isinstance(settings, Budget):

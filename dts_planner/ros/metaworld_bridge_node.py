@@ -147,6 +147,11 @@ class MetaWorldBridgeNode(Node):
         with self._lock:
             action = self._queue.popleft() if self._queue else None
             out_of_actions = not self._queue
+            if lockstep and action is not None and out_of_actions:
+                # leaving this state: from now on, refuse chunks computed from any copy of it
+                # (a re-sent chunk arriving before the next state is published)
+                self._accept_after_ns = max(self._accept_after_ns,
+                                            self.get_clock().now().nanoseconds)
         if action is None and lockstep:
             if now - self._last_publish > self._param("republish_period_s"):
                 self._publish_observation(new_state=False)   # the same state, a fresh stamp
