@@ -10,9 +10,10 @@ import argparse
 import pytest
 import torch
 
+from dts_planner.common.seeds import parse_seeds
 from dts_planner.diffusion import DDPMSettings, DDIMSettings
 from dts_planner.eval.metaworld import (
-    EpisodeLog, evaluate, load_log, parse_args, parse_method, parse_seeds, plan_jobs, report)
+    EpisodeLog, evaluate, load_log, parse_args, parse_method, plan_jobs, report)
 from dts_planner.models import random_video_model, UNetConfig, VideoModelConfig
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.planning import VideoPlanner
@@ -44,6 +45,9 @@ def test_parsers() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="num_steps"):
         parse_method("ddim:num_steps=0")
     assert parse_seeds("1000:1003") == [1000, 1001, 1002] and parse_seeds("4,7") == [4, 7]
+    assert parse_seeds("5") == [5] and parse_seeds(":3") == [0, 1, 2]
+    with pytest.raises(ValueError, match="no seeds"):
+        parse_seeds("3:3")
     assert len(parse_args([]).tasks) == 11 and parse_args([]).cameras == [
         "corner", "corner2", "corner3"]
     jobs = plan_jobs(parse_args(["--tasks", "reach", "--cameras", "corner", "--seeds", "3",

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from dts_planner.common.seeds import parse_seeds
 from dts_planner.data.shards import Episode, write_shard
 from dts_planner.sim import DEFAULT_TASKS, env_name, MetaWorldEnv
 
@@ -62,22 +63,22 @@ def run_job(job: ShardJob) -> int:
     return len(episodes)
 
 
-def plan_jobs(out: Path, tasks: Sequence[str], cameras: Sequence[str], seeds: range,
+def plan_jobs(out: Path, tasks: Sequence[str], cameras: Sequence[str], seeds: Sequence[int],
               resolution: int, max_steps: int, seeds_per_shard: int) -> list[ShardJob]:
     """All shard jobs, in a deterministic order."""
     jobs = []
     for task in tasks:
         name = env_name(task)[:-3]
         for camera in cameras:
-            for first in range(seeds.start, seeds.stop, seeds_per_shard):
-                block = tuple(range(first, min(first + seeds_per_shard, seeds.stop)))
+            for first in range(0, len(seeds), seeds_per_shard):
+                block = tuple(seeds[first:first + seeds_per_shard])
                 path = out / f"{name}_{camera}_{block[0]:05d}-{block[-1]:05d}.npz"
                 jobs.append(ShardJob(name, camera, block, resolution, max_steps, path))
     return jobs
 
 
 def generate(out: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TASKS,
-             cameras: Sequence[str] = DEFAULT_CAMERAS, seeds: range = range(0, 10),
+             cameras: Sequence[str] = DEFAULT_CAMERAS, seeds: Sequence[int] = range(0, 10),
              resolution: int = 64, max_steps: int = 500, seeds_per_shard: int = 10,
              workers: int = 1) -> list[Path]:
     """Write the missing shards (a progress bar counts episodes) and return all shard paths."""
@@ -95,20 +96,14 @@ def generate(out: str | os.PathLike, tasks: Sequence[str] = DEFAULT_TASKS,
     return [job.path for job in jobs]
 
 
-def parse_seeds(text: str) -> range:
-    """Seed range from "START:STOP" (stop excluded) or a count "N" (= 0:N)."""
-    start, _, stop = text.rpartition(":")
-    return range(int(start or 0), int(stop))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory for the shards")
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     parser.add_argument("--cameras", nargs="+", default=list(DEFAULT_CAMERAS))
-    parser.add_argument("--seeds", type=parse_seeds, default=range(0, 10),
-                        help='"START:STOP" or a count N (default 0:10)')
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0:10"),
+                        help='"START:STOP" (STOP excluded), "a,b,c" or one seed (default 0:10)')
     parser.add_argument("--resolution", type=int, default=64, help="square image side, pixels")
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--seeds-per-shard", type=int, default=10)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dts_planner.common.seeds import parse_seeds
 from dts_planner.diffusion import DDPMSettings, parse_spec, SamplerSettings
 from dts_planner.eval.closed_loop import EpisodeResult, PlanRecord, run_episode
 from dts_planner.eval.oracle_plan import OraclePlanner
@@ -44,14 +45,6 @@ from dts_planner.sim import AVDC_CAMERAS, AVDC_TASKS, instruction_for, task_key
 
 ORACLE = "oracle"
 """Sampler spec meaning "no video model: the scripted expert's future frames"."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Seeds "1000:1010" (half-open range) or "3,5,8"."""
-    if ":" in text:
-        first, last = text.split(":")
-        return list(range(int(first), int(last)))
-    return [int(s) for s in text.split(",")]
 
 
 def parse_method(spec: str) -> SamplerSettings | str:
