@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from dts_planner.predictors.base import PredictorObservation
 from dts_planner.data import ActionChunkDataset
 from dts_planner.data.shards import EpisodeTable
 from dts_planner.predictors.base import METAWORLD_ACTION_SPACE
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
 from dts_planner.predictors.diffusion_policy_predictor import DiffusionPolicyPredictor
-from predictors_synthetic import FakeObservation, intrinsics
+from predictors_synthetic import intrinsics
 
 TINY = DiffusionPolicyConfig(image_size=32, encoder_channels=(8, 16), keypoints=4,
                              feature_dim=8, down_dims=(16, 32), groups=4, step_embed_dim=16)
@@ -63,9 +64,9 @@ def test_predictor_walks_goal_frames_then_asks_to_replan(policy):
     predictor = DiffusionPolicyPredictor(policy, calls_per_goal=2, goals_per_plan=2,
                                          goal_selection="schedule")
     rng = np.random.default_rng(0)
-    observation = FakeObservation(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
-                                  np.ones((64, 64), np.float32), np.zeros((64, 64), bool),
-                                  np.zeros(3), intrinsics(60.0), np.eye(4))
+    observation = PredictorObservation(
+        rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), np.ones((64, 64), np.float32),
+        np.zeros((64, 64), bool), np.zeros(3), intrinsics(60.0), np.eye(4))
     plan = rng.integers(0, 255, (7, 64, 64, 3), dtype=np.uint8)
     chunks = [predictor.predict(observation, plan) for _ in range(4)]
     assert [c.info["goal_index"] for c in chunks] == [0, 0, 1, 1]
@@ -81,9 +82,9 @@ def test_progress_goal_is_the_frame_after_the_nearest_one():
     predictor = DiffusionPolicyPredictor(DiffusionPolicy(GOAL_ONLY).eval(), patience=2)
     frames = np.stack([np.full((16, 16, 3), 40 * i, np.uint8) for i in range(6)])
     start, plan = frames[0], frames[1:]          # the plan was made from `start`
-    observation = FakeObservation(start, np.ones((16, 16), np.float32),
-                                  np.zeros((16, 16), bool), np.zeros(3), intrinsics(16.0, 16),
-                                  np.eye(4))
+    observation = PredictorObservation(
+        start, np.ones((16, 16), np.float32), np.zeros((16, 16), bool), np.zeros(3),
+        intrinsics(16.0, 16), np.eye(4))
     first = predictor.predict(observation, plan)
     assert (first.info["progress"], first.info["goal_index"], first.replan) == (0, 0, False)
     observation.rgb = plan[1]
@@ -106,9 +107,9 @@ def test_predictor_feeds_back_the_last_executed_gripper_effort():
     seen = []
     hook = policy.unet.register_forward_pre_hook(lambda module, args: seen.append(args[2]))
     predictor = DiffusionPolicyPredictor(policy)
-    observation = FakeObservation(np.zeros((16, 16, 3), np.uint8), np.ones((16, 16), np.float32),
-                                  np.zeros((16, 16), bool), np.zeros(3), intrinsics(16.0, 16),
-                                  np.eye(4))
+    observation = PredictorObservation(
+        np.zeros((16, 16, 3), np.uint8), np.ones((16, 16), np.float32), np.zeros((16, 16), bool),
+        np.zeros(3), intrinsics(16.0, 16), np.eye(4))
     plan = np.random.default_rng(0).integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
     chunk = predictor.predict(observation, plan)
     predictor.predict(observation, plan)

@@ -4,24 +4,25 @@ import numpy as np
 import pytest
 import torch
 
+from dts_planner.predictors.base import PredictorObservation
 from dts_planner.predictors import make_predictor, PREDICTOR_KINDS, required_parts
 from dts_planner.predictors.baselines import NoPlanPredictor, RandomPredictor
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint)
 from dts_planner.predictors.diffusion_policy_predictor import DiffusionPolicyPredictor
 from dts_planner.predictors.manipulation_flow_policy import FlowManipulationPolicy
-from predictors_synthetic import FakeObservation, intrinsics, look_down_pose, texture
+from predictors_synthetic import intrinsics, look_down_pose, texture
 
 TINY = DiffusionPolicyConfig(image_size=16, encoder_channels=(8,), keypoints=4, feature_dim=8,
                              down_dims=(16, 32), groups=4, step_embed_dim=16)
 
 
-def _observation(seed: int = 0) -> FakeObservation:
+def _observation(seed: int = 0) -> PredictorObservation:
     rgb = texture(32, 32, seed)
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
-    return FakeObservation(rgb, np.ones((32, 32), np.float32), mask, np.array([0.0, 0.0, 0.4]),
-                           intrinsics(30.0, 32), look_down_pose())
+    return PredictorObservation(rgb, np.ones((32, 32), np.float32), mask,
+                                np.array([0.0, 0.0, 0.4]), intrinsics(30.0, 32), look_down_pose())
 
 
 def _plan(seed: int) -> np.ndarray:
