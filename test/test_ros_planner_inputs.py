@@ -60,7 +60,7 @@ def plan_once(ros, probe: Probe, planner: PlannerNode, seed: int) -> PlanDiagnos
 
 def sample_directly(planner: PlannerNode) -> None:
     """Plan with the node's current sampler settings through its own sampling path."""
-    planner._apply_sampler(parameters.current(planner, parameters.PLANNER_PARAMS))
+    planner._choose_sampler(parameters.current(planner, parameters.PLANNER_PARAMS))
     plan = compute_thread().call(planner._sample, np.zeros((16, 16, 3), np.uint8),
                                  "open the door", 0)
     assert plan.frames.shape[0] % 7 == 0 and plan.stats.nfe >= 1   # block plans: 7 per block
