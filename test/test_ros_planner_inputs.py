@@ -87,7 +87,8 @@ def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
                       spec.name: value}
             expected = spec.check(value) is None and not (
                 spec.name.startswith(SAMPLER_PREFIXES)
-                and parameters.sampler_reasons(values, NoiseSchedule.avdc()))
+                and parameters.sampler_reasons(values, NoiseSchedule.avdc())) and not (
+                spec.name == "latency_budget_s" and value > 0)   # no calibration: random model
             result = planner.set_parameters_atomically([Parameter(spec.name, value=value)])
             checked += 1
             assert result.successful == expected, (spec.name, value, result.reason)
