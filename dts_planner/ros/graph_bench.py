@@ -10,7 +10,8 @@ one plan after another (`request_plan`, newest frame). Layouts: `process` runs t
 own process (`planner_node`, as `ros2 launch` does), `shared` runs it with an action predictor
 in the bench's process (the layout of `dts-demo`: camera, planner and predictor in one process,
 one executor, one compute thread). The standalone figure is the same model
-and sampler planning in a fresh process without ROS. Blocks alternate (standalone, graph,
+and sampler (auto DTS thresholds resolved as the node does) planning in a fresh process without
+ROS. Blocks alternate (standalone, graph,
 standalone, graph) so drift of the machine's speed hits both alike. Reported per layout:
 in-graph / standalone median sampling time, the in-graph p95 / median, the fraction of camera
 frames the planner received, the age of the frame each plan started from (in frame periods),
@@ -78,9 +79,12 @@ def _standalone_worker(args: argparse.Namespace) -> int:
     """Child process of `standalone_times`: print the sampling times as one JSON line."""
     import torch
 
-    from dts_planner.planning.factory import build_planner
+    from dts_planner.planning.factory import build_planner, find_model_calibration
+    from dts_planner.planning.sampler_choice import SamplerChoice
     torch.set_num_threads(args.threads)
-    planner = build_planner("", "", 0, "default", args.sampler.build(), torch.device("cpu"))[0]
+    choice = SamplerChoice(*find_model_calibration("", "", "", "cpu"))   # as the node resolves
+    settings = choice.resolve(args.sampler)[0]
+    planner = build_planner("", "", 0, "default", settings.build(), torch.device("cpu"))[0]
     frame = np.random.default_rng(0).integers(0, 256, (args.size[1], args.size[0], 3), np.uint8)
     planner.plan(frame, INSTRUCTION, seed=0)
     times = [planner.plan(frame, INSTRUCTION, seed=i).sampling_time_s
@@ -248,7 +252,7 @@ def _spin(executor: SingleThreadedExecutor, context: Context, stop: threading.Ev
 
 def _measure(camera: Camera, args: argparse.Namespace, rss_pid: int | None) -> dict[str, Any]:
     """Alternate standalone and in-graph blocks; return the figures of the layout."""
-    standalone, in_graph, ages = [], [], []
+    standalone, in_graph, ages, specs = [], [], [], []
     period = 1.0 / args.rate
     rss_start = rss_mib(rss_pid)
     published0 = camera.published
@@ -260,6 +264,7 @@ def _measure(camera: Camera, args: argparse.Namespace, rss_pid: int | None) -> d
             if report is None or report.status != PlanDiagnostics.OK:
                 raise RuntimeError(f"plan failed: {report.message if report else 'timeout'}")
             in_graph.append(report.sampling_time_s)
+            specs.append(report.sampler_spec)
             ages.append(report.image_age_s / period)
     time.sleep(1.2)    # one more /diagnostics with the final counters
     received = camera.planner_counts.get("images_received", math.nan) - received0
@@ -267,6 +272,7 @@ def _measure(camera: Camera, args: argparse.Namespace, rss_pid: int | None) -> d
     median_graph, median_alone = statistics.median(in_graph), statistics.median(standalone)
     return {
         "plans": len(in_graph),
+        "sampler_in_graph": sorted(set(specs)),
         "sampling_s": {"in_graph_median": median_graph, "standalone_median": median_alone,
                        "in_graph_p95": float(np.percentile(in_graph, 95)),
                        "standalone_p95": float(np.percentile(standalone, 95))},
