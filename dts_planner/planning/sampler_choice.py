@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
+from pathlib import Path
 
 from dts_planner.calibration import BudgetChooser, Calibration, CalibrationError
 from dts_planner.diffusion import DTSSettings, parse_spec, Sampler, SamplerSettings
@@ -87,7 +88,9 @@ class SamplerChoice:
         if self.calibration is not None:
             try:
                 resolved = self.calibration.dts_settings(base=settings)
-                return resolved, self._source(resolved, f"auto: {self.note}")
+                origin = (f"auto: {Path(self.calibration.source).name or 'calibration'}, target "
+                          f"acceptance {self.calibration.target_acceptance:g}")
+                return resolved, self._source(resolved, origin)
             except CalibrationError as error:
                 paper = settings.with_paper_thresholds()
                 return paper, self._source(paper, f"auto: the paper's ({error})")

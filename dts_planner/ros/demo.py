@@ -3,7 +3,8 @@
 The demo runs Meta-World episodes through the ROS graph (`PolicyGraph`) with the embedded
 default video model and prints per episode success, steps and plan cost, then the in-graph
 sampling time beside the same sampler run alone on the same model (their ratio is what the
-graph costs), and writes a GIF of the last plan.
+graph costs; every plan is replayed alone with its own input, seed and sampler), and writes a
+GIF of the last plan.
 
     dts-demo                                  # 2 episodes of the default task on the CPU
     dts-demo --episodes 5 --sampler ddim:num_steps=10 --device cuda:0 --json runs/demo.json
@@ -29,7 +30,6 @@ from dts_planner.ros.image_conversion import image_to_rgb, with_source_frame
 from dts_planner.ros.policy_graph import GraphEpisode, PolicyGraph
 
 DEFAULT_TASK = "drawer-close"
-STANDALONE_PLANS = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             gif, instruction = written
             print(f"dts-demo: wrote {gif} and {gif.with_suffix('.png')} "
                   f"(instruction: '{instruction}')")
-            source = image_to_rgb(graph.watcher.last_plan.peek().frames[0])
-            alone = graph.standalone_sampling_s(source, instruction, STANDALONE_PLANS)
+            alone = graph.standalone_sampling_s()
             report["sampling"] = {"in_graph": summary(in_graph), "standalone": summary(alone),
                                   "standalone_times_s": alone}
             ratio = summary(in_graph)["median_s"] / summary(alone)["median_s"]

@@ -17,7 +17,6 @@ import time
 from typing import Any, Mapping
 
 from dts_msgs.msg import EpisodeStatus, PlanDiagnostics, VideoPlan
-import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -34,6 +33,7 @@ from dts_planner.predictors import PLAN_KINDS
 from dts_planner.ros import parameters
 from dts_planner.ros.action_predictor_node import ActionPredictorNode
 from dts_planner.ros.compute import compute_thread
+from dts_planner.ros.image_conversion import image_to_rgb
 from dts_planner.ros.metaworld_bridge_node import MetaWorldBridgeNode
 from dts_planner.ros.planner_node import PlannerNode
 from dts_planner.ros.spin import autostart, shutdown, SPIN_PERIOD_S, StopRequest
@@ -58,6 +58,7 @@ class PlanReport:
     depth: int
     acceptance: float
     sampler: str
+    seed: int = -1
 
     def record(self) -> PlanRecord:
         """Return the evaluation's record of this plan."""
@@ -72,18 +73,27 @@ class _Watcher(Node):
         self.lock = threading.Lock()
         self.reports: list[PlanReport] = []
         self.episode_starts: list[int] = []
+        self.plan_inputs: list[tuple[Image, str, int]] = []   # (source frame, instruction, seed)
         self.last_plan: LatestSlot[VideoPlan] = LatestSlot()
         self.frames: dict[int, Image] = {}
         self.create_subscription(PlanDiagnostics, "plan_diagnostics", self._on_report, 100)
         self.create_subscription(EpisodeStatus, "episode_status", self._on_status, 100)
-        self.create_subscription(VideoPlan, "plan", self.last_plan.put, 1)
+        self.instruction = ""
+        self.create_subscription(VideoPlan, "plan", self._on_plan, 1)
         self.create_subscription(Image, "image", self._on_image, 10)
 
     def _on_report(self, msg: PlanDiagnostics) -> None:
+        stamp = stamp_ns(msg.header.stamp)
         with self.lock:
             self.reports.append(PlanReport(
-                stamp_ns(msg.header.stamp), msg.status, msg.sampling_time_s,
-                msg.total_latency_s, msg.nfe, msg.depth, msg.acceptance_rate, msg.sampler))
+                stamp, msg.status, msg.sampling_time_s, msg.total_latency_s, msg.nfe,
+                msg.depth, msg.acceptance_rate, msg.sampler, msg.seed))
+            if msg.status == PlanDiagnostics.OK and stamp in self.frames:
+                self.plan_inputs.append((self.frames[stamp], self.instruction, msg.seed))
+
+    def _on_plan(self, msg: VideoPlan) -> None:
+        self.instruction = msg.instruction
+        self.last_plan.put(msg)
 
     def _on_status(self, msg: EpisodeStatus) -> None:
         start = stamp_ns(msg.episode_start)
@@ -197,16 +207,19 @@ class PolicyGraph:
                                       and (end is None or r.stamp_ns < end)])
                 for result, start, end in zip(results, starts, bounds)]
 
-    def standalone_sampling_s(self, rgb: np.ndarray, instruction: str, plans: int,
-                              seed: int = 0) -> list[float]:
-        """Time `plans` plans (sampling, s) of the planner's own model and sampler, alone.
+    def standalone_sampling_s(self) -> list[float]:
+        """Replay the graph's plans alone: sampling times (s), same inputs, seeds and sampler.
 
-        Runs on the compute thread while the graph is idle (no episode running): the same
-        sampler and model outside the graph's traffic.
+        Every plan made in the graph (source frame, instruction, noise seed) runs again on the
+        compute thread while the graph is idle, with the sampler the planner used: the same
+        work (DTS's rounds depend on the input) without the graph around it.
         """
         planner = self.planner.video_planner
-        return [compute_thread().call(planner.plan, rgb, instruction, seed=seed + i)
-                .sampling_time_s for i in range(plans)]
+        with self.watcher.lock:
+            inputs = list(self.watcher.plan_inputs)
+        return [compute_thread().call(planner.plan, image_to_rgb(frame), instruction,
+                                      seed=None if seed < 0 else seed).sampling_time_s
+                for frame, instruction, seed in inputs]
 
     def close(self) -> None:
         """Destroy the nodes, stop the executor and the compute thread, end the context."""
