@@ -78,8 +78,7 @@ class _Watcher(Node):
         self.frames: dict[int, Image] = {}
         self.create_subscription(PlanDiagnostics, "plan_diagnostics", self._on_report, 100)
         self.create_subscription(EpisodeStatus, "episode_status", self._on_status, 100)
-        self.instruction = ""
-        self.create_subscription(VideoPlan, "plan", self._on_plan, 1)
+        self.create_subscription(VideoPlan, "plan", self._on_plan, 10)
         self.create_subscription(Image, "image", self._on_image, 10)
 
     def _on_report(self, msg: PlanDiagnostics) -> None:
@@ -88,12 +87,14 @@ class _Watcher(Node):
             self.reports.append(PlanReport(
                 stamp, msg.status, msg.sampling_time_s, msg.total_latency_s, msg.nfe,
                 msg.depth, msg.acceptance_rate, msg.sampler, msg.seed))
-            if msg.status == PlanDiagnostics.OK and stamp in self.frames:
-                self.plan_inputs.append((self.frames[stamp], self.instruction, msg.seed))
 
     def _on_plan(self, msg: VideoPlan) -> None:
-        self.instruction = msg.instruction
+        """Keep the plan, and its input (source frame, instruction, seed) for a replay."""
         self.last_plan.put(msg)
+        with self.lock:
+            frame = self.frames.get(stamp_ns(msg.header.stamp))
+            if frame is not None:
+                self.plan_inputs.append((frame, msg.instruction, msg.diagnostics.seed))
 
     def _on_status(self, msg: EpisodeStatus) -> None:
         start = stamp_ns(msg.episode_start)
