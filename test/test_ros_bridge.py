@@ -8,6 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from std_msgs.msg import Header
 
+from dts_planner.common.poses import pose_matrix
 from dts_planner.ros.metaworld_bridge_node import camera_info, chunk_rows, pose_msg
 
 
@@ -38,11 +39,10 @@ def test_camera_info_and_pose_round_trip() -> None:
     info = camera_info(K, 64, 64, Header(frame_id="camera"))
     assert (info.height, info.width, info.header.frame_id) == (64, 64, "camera")
     np.testing.assert_allclose(np.reshape(info.k, (3, 3)), K)
-    pose = np.eye(4)
-    pose[:3, :3] = Rotation.from_euler("xyz", [0.3, -0.2, 1.0]).as_matrix()
-    pose[:3, 3] = [0.1, 0.2, 0.3]
+    quaternion = Rotation.from_euler("xyz", [0.3, -0.2, 1.0]).as_quat()
+    pose = np.concatenate([[0.1, 0.2, 0.3], quaternion])
     msg = pose_msg(pose, Header(frame_id="world"))
-    q = msg.pose.orientation
-    np.testing.assert_allclose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(),
-                               pose[:3, :3], atol=1e-9)
-    assert (msg.pose.position.x, msg.pose.position.z) == (0.1, 0.3)
+    p, q = msg.pose.position, msg.pose.orientation
+    # the subscriber's matrix is bitwise the simulator's (both built by pose_matrix)
+    assert np.array_equal(pose_matrix([p.x, p.y, p.z], [q.x, q.y, q.z, q.w]),
+                          pose_matrix(pose[:3], pose[3:]))

@@ -28,9 +28,9 @@ from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.time import Time
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 
+from dts_planner.common.poses import pose_matrix
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, PlanRequest
 from dts_planner.predictors import (
     ActionChunk, make_predictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE,
@@ -233,10 +233,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
-        pose = np.eye(4)
-        pose[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-        pose[:3, 3] = [p.x, p.y, p.z]
-        self._latest["cam_to_world"] = pose
+        self._latest["cam_to_world"] = pose_matrix([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
 
     def _on_plan(self, msg: VideoPlan) -> None:
         """Decode and store the latest plan."""

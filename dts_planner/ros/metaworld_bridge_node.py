@@ -19,7 +19,6 @@ from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction
 from geometry_msgs.msg import PointStamped, PoseStamped
 import numpy as np
 from rclpy.node import Node
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -44,14 +43,11 @@ def camera_info(K: np.ndarray, height: int, width: int, header: Header) -> Camer
                       r=np.eye(3).ravel().tolist(), p=P.astype(float).ravel().tolist())
 
 
-def pose_msg(cam_to_world: np.ndarray, header: Header) -> PoseStamped:
-    """Convert a (4, 4) transform to a PoseStamped."""
+def pose_msg(pose: np.ndarray, header: Header) -> PoseStamped:
+    """Pack a (7,) pose (position xyz, quaternion xyzw) into a PoseStamped, exactly."""
     msg = PoseStamped(header=header)
-    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (
-        float(v) for v in cam_to_world[:3, 3])
-    x, y, z, w = Rotation.from_matrix(cam_to_world[:3, :3]).as_quat()
-    msg.pose.orientation.x, msg.pose.orientation.y = float(x), float(y)
-    msg.pose.orientation.z, msg.pose.orientation.w = float(z), float(w)
+    p, q = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z, q.x, q.y, q.z, q.w = (float(v) for v in pose)
     return msg
 
 
@@ -225,7 +221,7 @@ class MetaWorldBridgeNode(Node):
         hand = PointStamped(header=world)
         hand.point.x, hand.point.y, hand.point.z = (float(v) for v in obs.hand_pos)
         self._pubs["hand_position"].publish(hand)
-        self._pubs["camera_pose"].publish(pose_msg(obs.cam_to_world, world))
+        self._pubs["camera_pose"].publish(pose_msg(self._env.camera_pose, world))
         self._pubs["image"].publish(rgb_to_image(obs.rgb, camera))   # last: it triggers work
         self._last_publish = time.monotonic()
         self._publish_status(world)

@@ -14,6 +14,8 @@ import math
 import mujoco
 import numpy as np
 
+from dts_planner.common.poses import pose_matrix, quaternion_of
+
 # MuJoCo camera axes -> OpenCV axes, for an upright image and for an image turned by 180 degrees.
 _MUJOCO_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 _MUJOCO_TO_OPENCV_TURNED = np.diag([-1.0, 1.0, -1.0])
@@ -33,10 +35,18 @@ def intrinsics(model: mujoco.MjModel, camera_id: int, height: int, width: int) -
                      [0.0, 0.0, 1.0]])
 
 
+def camera_pose(data: mujoco.MjData, camera_id: int, turned: bool) -> np.ndarray:
+    """Pose of the OpenCV camera frame in the world as (7,): position xyz, quaternion xyzw.
+
+    ``turned`` for a 180°-turned image. The observation's ``cam_to_world`` matrix is built from
+    it with `dts_planner.common.poses.pose_matrix`, as a ROS subscriber rebuilds it.
+    """
+    axes = _MUJOCO_TO_OPENCV_TURNED if turned else _MUJOCO_TO_OPENCV
+    rotation = data.cam_xmat[camera_id].reshape(3, 3) @ axes
+    return np.concatenate([data.cam_xpos[camera_id], quaternion_of(rotation)])
+
+
 def cam_to_world(data: mujoco.MjData, camera_id: int, turned: bool) -> np.ndarray:
     """Pose (4, 4) of the OpenCV camera frame in the world; ``turned`` for a 180°-turned image."""
-    pose = np.eye(4)
-    axes = _MUJOCO_TO_OPENCV_TURNED if turned else _MUJOCO_TO_OPENCV
-    pose[:3, :3] = data.cam_xmat[camera_id].reshape(3, 3) @ axes
-    pose[:3, 3] = data.cam_xpos[camera_id]
-    return pose
+    pose = camera_pose(data, camera_id, turned)
+    return pose_matrix(pose[:3], pose[3:])

@@ -15,7 +15,7 @@ from metaworld.policies import ENV_POLICY_MAP
 import mujoco
 import numpy as np
 
-from dts_planner.sim.camera import cam_to_world, intrinsics, is_upside_down
+from dts_planner.sim.camera import cam_to_world, camera_pose, intrinsics, is_upside_down
 from dts_planner.sim.renderer import SceneRenderer
 from dts_planner.sim.tasks import env_name, instruction_for, object_geom_ids, task_variation
 
@@ -98,6 +98,12 @@ class MetaWorldEnv:
             warnings.filterwarnings("ignore", "Constant", UserWarning)
             action = self._expert.get_action(observation.state)
         return np.asarray(action, dtype=np.float32)
+
+    @property
+    def camera_pose(self) -> np.ndarray:
+        """Camera pose (7,): position xyz + quaternion xyzw, what cam_to_world is built from."""
+        data = self.sim.data
+        return camera_pose(data, self._camera_id, is_upside_down(data, self._camera_id))
 
     @property
     def steps(self) -> int:
