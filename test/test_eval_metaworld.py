@@ -106,3 +106,23 @@ def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
                 for e in results["optical_flow/ddim:num_steps=2"]]
     assert outcome(direct) == outcome(via_ros)
     assert outcome(direct)[0][1], "the shipped model solves drawer-close seed 0 in 150 steps"
+
+
+def test_paper_table_wilson_intervals_and_paired_test() -> None:
+    from dts_planner.eval.closed_loop import EpisodeResult
+    from dts_planner.eval.policy_report import paired_comparison, paper_table, wilson_interval
+    low, high = wilson_interval(42, 100)
+    assert (round(low, 3), round(high, 3)) == (0.328, 0.518)   # the textbook interval
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+    def episodes(successes: list[bool]) -> list[EpisodeResult]:
+        return [EpisodeResult("reach-v3", seed, ok, 10, camera="corner")
+                for seed, ok in enumerate(successes)]
+    reference = episodes([True] * 6 + [False] * 4)
+    method = episodes([True] * 4 + [False] * 2 + [True] * 2 + [False] * 2)
+    paired = paired_comparison(method, reference)
+    assert (paired.pairs, paired.only_method, paired.only_reference) == (10, 2, 2)
+    assert paired.p_value == 1.0
+    table = paper_table({"flow/ddpm": reference, "flow/dts": method}, {}, "flow/ddpm")
+    assert "| flow/ddpm | 60 | 60.0 |" in table and "(reference)" in table
+    assert "| flow/dts | 10 | 60.0 % [31.3, 83.2] |" in table and "2 / 2, p = 1.000" in table

@@ -14,7 +14,8 @@ Meta-World bridge in one process) and reports them in the same table, so one com
 the two paths. The speedup is DDPM-100's mean plan time over the method's, both measured in this
 run (``ddpm`` among the samplers, or else one timing-only DDPM-100 plan on the first observation
 of every episode). Writes episodes.jsonl (as it goes; a rerun with the same --out skips the
-episodes already there), summary.md, summary.csv and one GIF per method.
+episodes already there), summary.md, table2.md (the DTS paper's Table 2 layout: Wilson
+intervals, paired comparison with DDPM-100), summary.csv and one GIF per method.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dts_planner.diffusion import DDPMSettings, parse_spec, SamplerSettings
 from dts_planner.eval.closed_loop import EpisodeResult, PlanRecord, run_episode
 from dts_planner.eval.oracle_plan import OraclePlanner
 from dts_planner.eval.policy_report import (
-    ALL_TASKS, markdown_table, summarize, write_csv, write_gif)
+    ALL_TASKS, markdown_table, paper_table, summarize, write_csv, write_gif)
 from dts_planner.planning.sampler_choice import SamplerChoice
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, plan_seed
 from dts_planner.predictors import make_predictor, PLAN_KINDS, PREDICTOR_KINDS
@@ -252,11 +253,13 @@ def _environment(task: str, camera: str, seed: int, args: argparse.Namespace) ->
 
 def report(results: dict[str, list[EpisodeResult]], reference_times: dict[str, list[float]],
            out: Path) -> str:
-    """Write summary.md, summary.csv and the GIFs under `out`; return the markdown table."""
+    """Write summary.md, table2.md, summary.csv and the GIFs under `out`; return the summary."""
     out.mkdir(parents=True, exist_ok=True)
     rows = summarize(results, reference_times)
     table = markdown_table(rows)
     (out / "summary.md").write_text(table)
+    reference = next((method for method in results if method.endswith("/ddpm")), "")
+    (out / "table2.md").write_text(paper_table(results, reference_times, reference))
     write_csv(rows, out / "summary.csv")
     for method, episodes in results.items():
         if episodes[0].frames:

@@ -1,4 +1,10 @@
-"""Summaries of closed-loop episodes: per-method, per-task table (markdown, CSV) and a GIF."""
+"""Summaries of closed-loop episodes: per-method, per-task tables (markdown, CSV) and a GIF.
+
+`markdown_table` lists every method and task; `paper_table` lays the methods out like the DTS
+paper's Table 2 (success per task and overall with a 95 % Wilson interval, plan time, speed-up
+over DDPM-100, NFE, depth) and compares each method with DDPM-100 on the same episodes (exact
+McNemar test on the discordant pairs).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
+from scipy.stats import binomtest
 
 from dts_planner.eval.closed_loop import EpisodeResult
 
@@ -84,6 +91,84 @@ def markdown_table(rows: Sequence[SummaryRow]) -> str:
             f"| {_number(r.plan_time_mean_s, '.3f')} | {_number(r.plan_time_p95_s, '.3f')} "
             f"| {_number(r.nfe_mean, '.1f')} | {_number(r.depth_mean, '.1f')} "
             f"| {_number(r.speedup_vs_ddpm, '.2f', 'x')} |")
+    return "\n".join(lines) + "\n"
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % (z = 1.96) Wilson score interval of a success rate; (nan, nan) without trials."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (
+        1 + z * z / trials)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """One method against a reference on the episodes both ran (same task, camera, seed).
+
+    only_method: episodes the method solved and the reference did not; only_reference: the
+    reverse; p_value: two-sided exact McNemar test (binomial on the discordant pairs).
+    """
+
+    pairs: int
+    only_method: int
+    only_reference: int
+    p_value: float
+
+
+def paired_comparison(method: Sequence[EpisodeResult],
+                      reference: Sequence[EpisodeResult]) -> PairedComparison:
+    """Compare success episode by episode on the (task, camera, seed) both have."""
+    by_key = {(e.task, e.camera, e.seed): e.success for e in reference}
+    pairs = [(e.success, by_key[key]) for e in method
+             if (key := (e.task, e.camera, e.seed)) in by_key]
+    only_method = sum(m and not r for m, r in pairs)
+    only_reference = sum(r and not m for m, r in pairs)
+    discordant = only_method + only_reference
+    p_value = binomtest(only_method, discordant).pvalue if discordant else 1.0
+    return PairedComparison(len(pairs), only_method, only_reference, float(p_value))
+
+
+def paper_table(results: Mapping[str, Sequence[EpisodeResult]],
+                reference_times: Mapping[str, Sequence[float]], reference: str) -> str:
+    """Markdown: the paper's Table 2 layout, then the statistics and the paired comparison.
+
+    reference: the method every other is compared with (DDPM-100); its plan times are the
+    speed-up's numerator when `reference_times` has none.
+    """
+    tasks = sorted({e.task for episodes in results.values() for e in episodes})
+    short = [task.removesuffix("-v3") for task in tasks]
+    lines = ["| method | " + " | ".join(short) + " | overall |",
+             "|---|" + "---|" * (len(tasks) + 1)]
+    for method, episodes in results.items():
+        cells = []
+        for task in tasks:
+            chosen = [e for e in episodes if e.task == task]
+            cells.append(f"{100 * np.mean([e.success for e in chosen]):.0f}"
+                         if chosen else "-")
+        overall = 100 * np.mean([e.success for e in episodes])
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {overall:.1f} |")
+    rows = {row.method: row for row in summarize(results, reference_times)
+            if row.task == ALL_TASKS}
+    lines += ["", "| method | episodes | success [95 % Wilson] | plan time mean / p95 (s) | "
+              "speed-up vs DDPM-100 | NFE | depth | vs DDPM-100 on the same episodes "
+              "(only it / only DDPM-100, exact p) |", "|---|---|---|---|---|---|---|---|"]
+    for method, episodes in results.items():
+        row = rows[method]
+        wins = sum(e.success for e in episodes)
+        low, high = wilson_interval(wins, len(episodes))
+        paired = ("(reference)" if method == reference or reference not in results else
+                  "{1} / {2}, p = {3:.3f} ({0} pairs)".format(
+                      *vars(paired_comparison(episodes, results[reference])).values()))
+        lines.append(
+            f"| {method} | {len(episodes)} | {100 * wins / len(episodes):.1f} % "
+            f"[{100 * low:.1f}, {100 * high:.1f}] | {_number(row.plan_time_mean_s, '.3f')} / "
+            f"{_number(row.plan_time_p95_s, '.3f')} | {_number(row.speedup_vs_ddpm, '.2f', 'x')}"
+            f" | {_number(row.nfe_mean, '.1f')} | {_number(row.depth_mean, '.1f')} | "
+            f"{paired} |")
     return "\n".join(lines) + "\n"
 
 
