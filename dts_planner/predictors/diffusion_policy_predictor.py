@@ -3,11 +3,10 @@
 Each call samples 16 actions towards one goal frame of the plan and executes the first
 `num_execute`. Which frame is the goal:
 
-- ``goal_selection="progress"``: of the camera image the plan started from and the plan's
-  frames, the one nearest to the current camera image (mean absolute difference at the
-  policy's image size; it never moves backwards within a plan) marks how far along the plan the
-  robot is; the goal is the frame after it. The predictor asks for a new plan when the last
-  frame is reached, when the progress has not moved for `patience` calls, or after
+- ``goal_selection="progress"`` (`PlanProgress`): of the camera image the plan started from
+  and the plan's frames, the one nearest to the current camera image marks how far along the
+  plan the robot is; the goal is the frame after it. The predictor asks for a new plan when the
+  last frame is reached, when the progress has not moved for `patience` calls, or after
   `max_calls_per_plan` calls.
 - ``goal_selection="schedule"``: the goal advances every `calls_per_goal` calls and a new plan
   is asked for after `goals_per_plan` goals (GCP: 5 calls per goal, the first 2 frames).
@@ -46,6 +45,45 @@ def image_batch(image: np.ndarray, size: int) -> torch.Tensor:
     return image_to_cond(resize_square(image, size)[None])
 
 
+class PlanProgress:
+    """How far along a plan the camera is, from image similarity.
+
+    Of [the camera image the plan started from, plan frame 0, ..., plan frame F - 1], the one
+    nearest to the current camera image (mean absolute difference at `size` x `size` px) is the
+    progress p; it never moves backwards within a plan. The goal is plan frame p (the frame after
+    p). A new plan is due when the last frame is reached, when p has not moved for `patience`
+    updates, or after `max_updates` updates.
+    """
+
+    def __init__(self, size: int, patience: int, max_updates: int) -> None:
+        """Track plans at size x size px."""
+        self.size = size
+        self.patience = patience
+        self.max_updates = max_updates
+        self.start(None)
+
+    def start(self, plan_frames: np.ndarray | None, rgb: np.ndarray | None = None) -> None:
+        """Follow plan_frames (F, H, W, 3) made from the camera image rgb (None: no plan)."""
+        self._frames = (None if plan_frames is None else np.stack(
+            [resize_square(f, self.size) for f in (rgb, *plan_frames)]).astype(np.float32))
+        self.progress, self._still, self._updates = 0, 0, 0
+
+    def update(self, rgb: np.ndarray) -> tuple[int, bool]:
+        """Return the goal (a plan frame index) for the camera image rgb and whether to replan."""
+        current = resize_square(rgb, self.size).astype(np.float32)
+        distances = np.abs(self._frames - current[None]).mean(axis=(1, 2, 3))
+        nearest = int(np.argmin(distances))
+        if nearest > self.progress:
+            self.progress, self._still = nearest, 0
+        else:
+            self._still += 1
+        self._updates += 1
+        frames = len(self._frames) - 1
+        replan = (self.progress >= frames or self._still >= self.patience
+                  or self._updates >= self.max_updates)
+        return min(self.progress, frames - 1), replan
+
+
 class DiffusionPolicyPredictor:
     """ActionPredictor: (goal frame of the plan, proprioception) -> 16-action chunk, execute 8."""
 
@@ -62,8 +100,7 @@ class DiffusionPolicyPredictor:
         self.calls_per_goal = calls_per_goal
         self.goals_per_plan = goals_per_plan
         self.goal_selection = goal_selection
-        self.patience = patience
-        self.max_calls_per_plan = max_calls_per_plan
+        self.progress = PlanProgress(self.policy.config.image_size, patience, max_calls_per_plan)
         self.seed = seed
         self.dt = dt
         self._plans = PlanWatcher()
@@ -76,41 +113,18 @@ class DiffusionPolicyPredictor:
         self._generator = torch.Generator(self._device).manual_seed(
             self.seed if seed is None else seed)
         self._gripper = 0.0
-        self._new_plan(None)
-
-    def _new_plan(self, plan_frames: np.ndarray | None, rgb: np.ndarray | None = None) -> None:
-        """Start following plan_frames (F, H, W, 3) made from camera image rgb (None: none)."""
-        size = self.policy.config.image_size
-        self._small = (None if plan_frames is None else np.stack(
-            [resize_square(f, size) for f in (rgb, *plan_frames)]).astype(np.float32))
-        self._goal, self._calls, self._progress, self._still = 0, 0, 0, 0
-
-    def _progress_goal(self, rgb: np.ndarray) -> tuple[int, bool]:
-        """Goal (a plan frame index) after the frame nearest to rgb; and whether to replan.
-
-        Progress p indexes [start image, plan frame 0, ..., plan frame F - 1]; goal = plan frame
-        p (the one after it).
-        """
-        current = resize_square(rgb, self.policy.config.image_size).astype(np.float32)
-        distances = np.abs(self._small - current[None]).mean(axis=(1, 2, 3))
-        nearest = int(np.argmin(distances))
-        if nearest > self._progress:
-            self._progress, self._still = nearest, 0
-        else:
-            self._still += 1
-        frames = len(self._small) - 1
-        replan = (self._progress >= frames or self._still >= self.patience
-                  or self._calls + 1 >= self.max_calls_per_plan)
-        return min(self._progress, frames - 1), replan
+        self.progress.start(None)
+        self._goal, self._calls = 0, 0
 
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:
         """Actions (16, 4) towards the current goal frame; execute the first num_execute."""
         if self._plans.is_new(plan_frames):
-            self._new_plan(plan_frames, np.asarray(observation.rgb))
+            self.progress.start(plan_frames, np.asarray(observation.rgb))
+            self._goal, self._calls = 0, 0
         config = self.policy.config
         if self.goal_selection == "progress":
-            goal_index, replan = self._progress_goal(np.asarray(observation.rgb))
+            goal_index, replan = self.progress.update(np.asarray(observation.rgb))
         else:
             goal_index = min(self._goal, len(plan_frames) - 1)
         device = self._device
@@ -130,4 +144,4 @@ class DiffusionPolicyPredictor:
         self._gripper = float(actions[config.num_execute - 1, 3])
         return ActionChunk(actions, self.dt, self.action_space,
                            num_execute=config.num_execute, replan=replan,
-                           info={"goal_index": goal_index, "progress": self._progress})
+                           info={"goal_index": goal_index, "progress": self.progress.progress})

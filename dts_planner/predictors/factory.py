@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dts_planner.predictors.base import ActionPredictor
 
-PLAN_KINDS = ("optical_flow", "diffusion_policy")
+PLAN_KINDS = ("optical_flow", "diffusion_policy", "goal_servo")
 """Predictors that follow the video plan."""
 BASELINE_KINDS = ("expert", "random", "no_plan")
 """References: the scripted expert (simulation only), random actions, the default predictor
@@ -49,6 +49,9 @@ def required_parts(kind: str, mode: str = "manipulation") -> set[str]:
     if kind == "diffusion_policy":
         from dts_planner.predictors.diffusion_policy_predictor import REQUIRED_PARTS
         return set(REQUIRED_PARTS)
+    if kind == "goal_servo":
+        from dts_planner.predictors.goal_servo import REQUIRED_PARTS
+        return set(REQUIRED_PARTS)
     if kind == "expert":
         return {"state"}
     if kind == "random":
@@ -63,7 +66,8 @@ def make_predictor(kind: str, mode: str = "manipulation", checkpoint_path: str =
     """Build a predictor (ValueError with the reason if it cannot be built).
 
     kind: one of PREDICTOR_KINDS; mode: "manipulation" (Meta-World arm) or "navigation"
-    (optical_flow only); checkpoint_path: diffusion-policy weights ("" = the shipped ones);
+    (optical_flow only); checkpoint_path: diffusion-policy weights for ``diffusion_policy`` and
+    ``goal_servo`` (which needs their goal-state head) ("" = the shipped ones);
     device: torch device of the weights; task: Meta-World task for ``expert`` ("door-open" or
     "door-open-v3"); seed: the seed `reset()` falls back to (pass each episode's seed to
     `reset(seed)` instead of building a new predictor).
@@ -81,7 +85,7 @@ def make_predictor(kind: str, mode: str = "manipulation", checkpoint_path: str =
         from dts_planner.predictors.manipulation_flow_policy import (
             FlowManipulationPolicy, FlowPolicyConfig)
         return FlowManipulationPolicy(FlowPolicyConfig(seed=seed))
-    if kind == "diffusion_policy":
+    if kind in ("diffusion_policy", "goal_servo"):
         from dts_planner.predictors.diffusion_policy import load_policy
         from dts_planner.predictors.diffusion_policy_predictor import (
             DEFAULT_POLICY_WEIGHTS, DiffusionPolicyPredictor)
@@ -89,7 +93,11 @@ def make_predictor(kind: str, mode: str = "manipulation", checkpoint_path: str =
         if not path.is_file():
             raise ValueError(f"diffusion-policy checkpoint '{path}' not found; set "
                              "predictor.checkpoint_path")
-        return DiffusionPolicyPredictor(load_policy(str(path), device), seed=seed)
+        policy = load_policy(str(path), device)
+        if kind == "diffusion_policy":
+            return DiffusionPolicyPredictor(policy, seed=seed)
+        from dts_planner.predictors.goal_servo import GoalServoPredictor
+        return GoalServoPredictor(policy, seed=seed)
     if kind == "expert":
         if not task:
             raise ValueError("predictor type expert needs the Meta-World task (task=...)")
