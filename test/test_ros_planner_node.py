@@ -197,7 +197,9 @@ def test_bad_inputs_are_counted_and_the_node_survives(ros) -> None:
     assert ros.wait_for(lambda: PlanDiagnostics.REJECTED_NAN in probe.statuses(), 20.0)
     assert not probe.plans and planner.health.counts()["plans_rejected_nan"] == 1
     planner.trigger_deactivate()                                   # reload clean weights
-    planner.trigger_activate()
+    assert ros.wait_for(lambda: probe.images.get_subscription_count() == 0, 10.0)
+    planner.trigger_activate()                                     # subscribes anew:
+    probe.connect()                                                # wait for the match
     probe.send(planner, camera_image(probe.node))
     assert ros.wait_for(lambda: probe.plans, 20.0)                 # still alive and planning
 
