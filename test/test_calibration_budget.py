@@ -117,3 +117,11 @@ def test_the_frontier_keeps_only_configurations_nothing_faster_beats():
     specs = [c.spec for c in pareto_frontier(TABLE)]
     assert specs == ["ddim:num_steps=5", "dpm_solver:num_steps=10", "dts:chunk=10",
                      "ddim:num_steps=20", "ddim:num_steps=50"]
+
+
+def test_a_slower_configuration_within_the_tie_of_a_faster_one_is_neither_chosen_nor_frontier():
+    converged = Candidate("srds:num_steps=50", 50.0004, 2.8)   # converges to DDIM-50
+    table = [*TABLE, converged]
+    assert BudgetChooser(table).choose(3.0).spec == "ddim:num_steps=50"
+    assert converged not in pareto_frontier(table)
+    assert BudgetChooser(table, tie_db=0.0).choose(3.0).spec == converged.spec

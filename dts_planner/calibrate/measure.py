@@ -148,7 +148,9 @@ def label_of(settings: SamplerSettings) -> str:
         return f"ParaDiGMS {values['kind'].upper()}-{values['num_steps']} w={values['window']} " \
                f"tol={values['tolerance']:g}"
     if name == "srds":
-        return f"SRDS DDIM-{values['num_steps']} it={values['max_iterations']}"
+        iterations = values["max_iterations"]   # 0: until converged
+        rounds = f"it={iterations}" if iterations else "to convergence"
+        return f"SRDS DDIM-{values['num_steps']} {rounds}"
     if name == "dts":
         return (f"DTS k={values['chunk']} st={values['target_stride']} "
                 f"l0={values['threshold']:.3g} d={values['increment']:.3g}")
