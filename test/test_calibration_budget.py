@@ -125,3 +125,22 @@ def test_a_slower_configuration_within_the_tie_of_a_faster_one_is_neither_chosen
     assert BudgetChooser(table).choose(3.0).spec == "ddim:num_steps=50"
     assert converged not in pareto_frontier(table)
     assert BudgetChooser(table, tie_db=0.0).choose(3.0).spec == converged.spec
+
+
+def test_a_configuration_fits_when_its_predicted_p95_does_and_the_spread_is_learned():
+    chooser = BudgetChooser(TABLE, spread_prior=0.1)         # p95 = 1.18 x the prediction
+    assert chooser.p95_s("ddim:num_steps=20") == pytest.approx(0.40 * math.exp(0.1645))
+    assert chooser.choose(0.45).spec == "dts:chunk=10"         # ddim20 (0.40 s) p95 0.47 s
+    assert chooser.choose(0.48).spec == "ddim:num_steps=20"
+    for measured in (0.40, 0.401, 0.399, 0.40):                # steady plans: spread ~0
+        chooser.observe("ddim:num_steps=20", measured)
+    assert chooser.spread("ddim:num_steps=20") < 0.01
+    assert chooser.spread() == chooser.spread("dts:chunk=10") < 0.01   # pooled for the rest
+    assert chooser.choose(0.41).spec == "ddim:num_steps=20"
+    for measured in (0.30, 0.50, 0.30, 0.50):                  # scattered plans: wider p95
+        chooser.observe("ddim:num_steps=20", measured)
+    assert chooser.spread("ddim:num_steps=20") > 0.2
+    assert chooser.p95_s("ddim:num_steps=20") > 1.3 * chooser.predicted_s("ddim:num_steps=20")
+    assert chooser.choose(0.41).spec == "dts:chunk=10"
+    with pytest.raises(ValueError, match="spread_prior"):
+        BudgetChooser(TABLE, spread_prior=-0.1)

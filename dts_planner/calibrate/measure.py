@@ -52,8 +52,8 @@ class Grid:
     """The candidate configurations (sampler specs) and the DTS threshold grid."""
 
     fixed: tuple[str, ...] = (
-        *(f"ddim:num_steps={n}" for n in (5, 8, 10, 15, 20, 30, 50)),
-        *(f"dpm_solver:num_steps={n}" for n in (5, 8, 10, 15, 20)),
+        *(f"ddim:num_steps={n}" for n in (5, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50)),
+        *(f"dpm_solver:num_steps={n}" for n in (5, 8, 10, 12, 15, 20, 25, 30)),
         "paradigms:num_steps=10,window=4", "paradigms:num_steps=10,window=10,tolerance=1.0",
         "paradigms:num_steps=20,window=4", "paradigms:num_steps=20,window=8,tolerance=1.0",
         "paradigms:num_steps=50,window=8,tolerance=1.0",

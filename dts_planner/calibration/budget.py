@@ -92,23 +92,55 @@ class Choice:
 
 
 class _LogEMA:
-    """Bias-corrected exponential moving average of log ratios (first value taken as is)."""
+    """Bias-corrected exponential moving averages of log ratios and of their forecast errors.
+
+    ``log_mean``: the average log ratio (the first value taken as is); ``spread``: the RMS of
+    each new log ratio's deviation from the average before it (a one-step forecast error, so
+    the spread of the next plan around its prediction), NaN before two observations.
+    """
 
     def __init__(self, smoothing: float) -> None:
         """Start empty; ``smoothing`` is the weight of each new observation."""
         self.smoothing = smoothing
         self.mean = 0.0
+        self.square_error = 0.0
         self.count = 0
 
     def add(self, ratio: float) -> None:
         """Add one measured / predicted ratio."""
-        self.mean += self.smoothing * (math.log(ratio) - self.mean)
+        value = math.log(ratio)
+        if self.count:
+            self.square_error += self.smoothing * ((value - self.log_mean) ** 2
+                                                   - self.square_error)
+        self.mean += self.smoothing * (value - self.mean)
         self.count += 1
+
+    def _debias(self, value: float, count: int) -> float:
+        return value / (1.0 - (1.0 - self.smoothing) ** count)
+
+    @property
+    def log_mean(self) -> float:
+        """The averaged log ratio (meaningful once ``count`` > 0)."""
+        return self._debias(self.mean, self.count)
 
     @property
     def factor(self) -> float:
         """The averaged ratio (meaningful once ``count`` > 0)."""
-        return math.exp(self.mean / (1.0 - (1.0 - self.smoothing) ** self.count))
+        return math.exp(self.log_mean)
+
+    @property
+    def spread(self) -> float:
+        """RMS forecast error of the log ratio (NaN before two observations)."""
+        errors = self.count - 1
+        return math.sqrt(self._debias(self.square_error, errors)) if errors > 0 else math.nan
+
+
+SPREAD_Z = 1.645
+"""One-sided 95 % normal quantile: a configuration fits when its predicted time times
+exp(SPREAD_Z x spread) is within the budget, so about 95 % of its plans are."""
+
+MIN_SPREAD_OBSERVATIONS = 4
+"""A configuration's own spread is used once it has run this many plans (3 forecast errors)."""
 
 
 FIDELITY_TIE_DB = 0.05
@@ -119,19 +151,23 @@ FIDELITY_TIE_DB = 0.05
 class BudgetChooser:
     """Pick the configuration with the best fidelity whose predicted time fits a budget.
 
-    ``choose(budget_s)``: among the candidates whose corrected predicted time is at most
-    ``headroom`` x budget, the best fidelity; candidates within ``tie_db`` of the best count as
-    tied and the fastest of them wins (then the higher fidelity, then the spec). When none fits:
-    the fastest candidate, with ``miss=True``.
+    ``choose(budget_s)``: among the candidates whose predicted 95th-percentile time
+    (``p95_s``) is at most ``headroom`` x budget, the best fidelity; candidates within
+    ``tie_db`` of the best count as tied and the fastest of them wins (then the higher fidelity,
+    then the spec). When none fits: the fastest candidate, with ``miss=True``.
 
     Online correction: ``observe(spec, measured_s)`` after each executed plan. It keeps a
     bias-corrected EMA (``smoothing`` per observation, in log space) of measured / predicted,
     per configuration and over all of them; a configuration's prediction is multiplied by its
-    own factor once it has run, else by the global one (1 before any observation).
+    own factor once it has run, else by the global one (1 before any observation). The spread
+    of the plans around the prediction is learned the same way: a configuration's own once it
+    has run ``MIN_SPREAD_OBSERVATIONS`` plans, else the pooled spread of those that have, else
+    ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the prediction).
     """
 
     def __init__(self, candidates: Sequence[Candidate], *, headroom: float = 1.0,
-                 tie_db: float = FIDELITY_TIE_DB, smoothing: float = 0.3) -> None:
+                 tie_db: float = FIDELITY_TIE_DB, smoothing: float = 0.3,
+                 spread_prior: float = 0.0) -> None:
         """Check the candidates (unique specs, positive finite times) and the options."""
         if not candidates:
             raise ValueError("the budget chooser needs at least one candidate configuration")
@@ -143,12 +179,15 @@ class BudgetChooser:
         if bad:
             raise ValueError(f"candidates need a finite fidelity and a predicted time > 0: "
                              f"{', '.join(bad)}")
-        if not 0 < headroom <= 10 or tie_db < 0 or not 0 < smoothing <= 1:
-            raise ValueError(f"need 0 < headroom <= 10, tie_db >= 0, 0 < smoothing <= 1; got "
-                             f"{headroom}, {tie_db}, {smoothing}")
+        if (not 0 < headroom <= 10 or tie_db < 0 or not 0 < smoothing <= 1
+                or not 0 <= spread_prior < 10):
+            raise ValueError(f"need 0 < headroom <= 10, tie_db >= 0, 0 < smoothing <= 1, "
+                             f"0 <= spread_prior < 10; got {headroom}, {tie_db}, {smoothing}, "
+                             f"{spread_prior}")
         self.candidates = tuple(candidates)
         self._by_spec = {candidate.spec: candidate for candidate in candidates}
         self.headroom, self.tie_db, self.smoothing = headroom, tie_db, smoothing
+        self.spread_prior = spread_prior
         self._global = _LogEMA(smoothing)
         self._per_config: dict[str, _LogEMA] = {}
 
@@ -162,12 +201,25 @@ class BudgetChooser:
         """Corrected predicted seconds of configuration ``spec``."""
         return self._candidate(spec).predicted_s * self.correction(spec)
 
+    def spread(self, spec: str | None = None) -> float:
+        """Return the learned log-scale scatter of the plans of ``spec`` around its prediction."""
+        own = self._per_config.get(spec) if spec is not None else None
+        if own is not None and own.count >= MIN_SPREAD_OBSERVATIONS:
+            return own.spread
+        measured = [ema.spread ** 2 for ema in self._per_config.values()
+                    if ema.count >= MIN_SPREAD_OBSERVATIONS]
+        return math.sqrt(sum(measured) / len(measured)) if measured else self.spread_prior
+
+    def p95_s(self, spec: str) -> float:
+        """Predicted 95th-percentile seconds of ``spec``: the prediction widened by its spread."""
+        return self.predicted_s(spec) * math.exp(SPREAD_Z * self.spread(spec))
+
     def choose(self, budget_s: float) -> Choice:
         """Return the best configuration for ``budget_s`` seconds (class docstring)."""
         if not budget_s > 0 or math.isinf(budget_s):
             raise ValueError(f"budget must be a finite number of seconds > 0, got {budget_s}")
         predicted = {c.spec: self.predicted_s(c.spec) for c in self.candidates}
-        fits = [c for c in self.candidates if predicted[c.spec] <= self.headroom * budget_s]
+        fits = [c for c in self.candidates if self.p95_s(c.spec) <= self.headroom * budget_s]
         if fits:
             best = max(c.fidelity_db for c in fits)
             tied = [c for c in fits if c.fidelity_db >= best - self.tie_db]

@@ -235,7 +235,7 @@ class Calibration:
                 for c in self.candidates if wanted is None or c.spec in wanted]
 
     def chooser(self, specs: Iterable[str] | None = None, **options: Any) -> BudgetChooser:
-        """Return a BudgetChooser over the candidates (options: headroom, tie_db, smoothing)."""
+        """Return a BudgetChooser over the candidates (options: see `BudgetChooser`)."""
         return BudgetChooser(self.budget_candidates(specs), **options)
 
     def tables(self, draft_stride: int, target_stride: int) -> list[list[list[float]]]:

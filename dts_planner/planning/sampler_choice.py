@@ -26,6 +26,10 @@ from dts_planner.diffusion import DTSSettings, parse_spec, Sampler, SamplerSetti
 NO_THRESHOLDS = ""
 """threshold_source of a plan whose sampler has no DTS thresholds."""
 
+SPREAD_PRIOR = 0.1
+"""Spread assumed before any plan is measured: a configuration fits a budget when its
+prediction is within 0.85x of it (exp(-1.645 x 0.1)); measured spreads replace it."""
+
 
 @dataclass(frozen=True)
 class PlanSampler:
@@ -49,16 +53,18 @@ class SamplerChoice:
     """Settings per plan for one model: auto thresholds and the latency-budget chooser."""
 
     def __init__(self, calibration: Calibration | None, note: str,
-                 headroom: float = 0.85) -> None:
+                 spread_prior: float = SPREAD_PRIOR) -> None:
         """Use `calibration` (None: none for this model; `note` says why or which file).
 
-        headroom: a configuration fits a budget when its corrected predicted time is at most
-        headroom x budget (room for the plans' spread).
+        spread_prior: the plans' spread around the prediction (log units) assumed until the
+        chooser has measured it (`BudgetChooser`: a configuration fits when its predicted
+        95th-percentile time is within the budget).
         """
         self.calibration = calibration
         self.note = note
         self.chooser: BudgetChooser | None = (
-            calibration.chooser(headroom=headroom) if calibration is not None else None)
+            calibration.chooser(spread_prior=spread_prior) if calibration is not None
+            else None)
         self._samplers: dict[SamplerSettings, Sampler] = {}
 
     @property
