@@ -135,7 +135,7 @@ def test_a_configuration_fits_when_its_predicted_p95_does_and_the_spread_is_lear
     for measured in (0.40, 0.401, 0.399, 0.40):                # steady plans: spread ~0
         chooser.observe("ddim:num_steps=20", measured)
     assert chooser.spread("ddim:num_steps=20") < 0.01
-    assert chooser.spread() == chooser.spread("dts:chunk=10") < 0.01   # pooled for the rest
+    assert chooser.spread("dts:chunk=10") < 0.01               # the nearest measured one's
     assert chooser.choose(0.41).spec == "ddim:num_steps=20"
     for measured in (0.30, 0.50, 0.30, 0.50):                  # scattered plans: wider p95
         chooser.observe("ddim:num_steps=20", measured)
@@ -144,3 +144,15 @@ def test_a_configuration_fits_when_its_predicted_p95_does_and_the_spread_is_lear
     assert chooser.choose(0.41).spec == "dts:chunk=10"
     with pytest.raises(ValueError, match="spread_prior"):
         BudgetChooser(TABLE, spread_prior=-0.1)
+
+
+def test_an_unrun_configuration_takes_the_spread_of_the_nearest_in_time():
+    chooser = BudgetChooser(TABLE, spread_prior=0.1)
+    for measured in (0.10, 0.13, 0.09, 0.13, 0.10):            # short plans: jittery
+        chooser.observe("ddim:num_steps=5", measured)
+    for measured in (0.40, 0.401, 0.399, 0.40, 0.40):          # long plans: steady
+        chooser.observe("ddim:num_steps=20", measured)
+    assert chooser.spread("ddim:num_steps=5") > 0.1
+    assert chooser.spread("dpm_solver:num_steps=10") == chooser.spread("ddim:num_steps=5")
+    assert chooser.spread("ddim:num_steps=50") == chooser.spread("ddim:num_steps=20") < 0.01
+    assert chooser.choose(1.02).spec == "ddim:num_steps=50"     # not widened by the short ones

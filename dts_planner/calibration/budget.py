@@ -161,8 +161,9 @@ class BudgetChooser:
     per configuration and over all of them; a configuration's prediction is multiplied by its
     own factor once it has run, else by the global one (1 before any observation). The spread
     of the plans around the prediction is learned the same way: a configuration's own once it
-    has run ``MIN_SPREAD_OBSERVATIONS`` plans, else the pooled spread of those that have, else
-    ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the prediction).
+    has run ``MIN_SPREAD_OBSERVATIONS`` plans, else that of the measured configuration nearest
+    in calibrated time, else ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the
+    prediction).
     """
 
     def __init__(self, candidates: Sequence[Candidate], *, headroom: float = 1.0,
@@ -201,14 +202,23 @@ class BudgetChooser:
         """Corrected predicted seconds of configuration ``spec``."""
         return self._candidate(spec).predicted_s * self.correction(spec)
 
-    def spread(self, spec: str | None = None) -> float:
-        """Return the learned log-scale scatter of the plans of ``spec`` around its prediction."""
-        own = self._per_config.get(spec) if spec is not None else None
-        if own is not None and own.count >= MIN_SPREAD_OBSERVATIONS:
-            return own.spread
-        measured = [ema.spread ** 2 for ema in self._per_config.values()
-                    if ema.count >= MIN_SPREAD_OBSERVATIONS]
-        return math.sqrt(sum(measured) / len(measured)) if measured else self.spread_prior
+    def spread(self, spec: str) -> float:
+        """Return the learned log-scale scatter of the plans of ``spec`` around its prediction.
+
+        Its own once it has run ``MIN_SPREAD_OBSERVATIONS`` plans; else that of the measured
+        configuration nearest to it in calibrated time (timing noise scales with plan length:
+        a 5-step plan's jitter says little about a 12-step one); else ``spread_prior``.
+        """
+        measured = {other: ema for other, ema in self._per_config.items()
+                    if ema.count >= MIN_SPREAD_OBSERVATIONS}
+        if spec in measured:
+            return measured[spec].spread
+        if not measured:
+            return self.spread_prior
+        own_s = self._candidate(spec).predicted_s
+        nearest = min(measured, key=lambda other: (
+            abs(math.log(self._candidate(other).predicted_s / own_s)), other))
+        return measured[nearest].spread
 
     def p95_s(self, spec: str) -> float:
         """Predicted 95th-percentile seconds of ``spec``: the prediction widened by its spread."""
