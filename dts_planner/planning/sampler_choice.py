@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dts_planner.calibration import BudgetChooser, Calibration, CalibrationError
 from dts_planner.diffusion import DTSSettings, parse_spec, Sampler, SamplerSettings
+import dts_planner.peers  # noqa: F401  (a calibrated configuration may name a peer: srds, ...)
 
 NO_THRESHOLDS = ""
 """threshold_source of a plan whose sampler has no DTS thresholds."""
