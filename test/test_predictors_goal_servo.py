@@ -7,7 +7,7 @@ import torch
 from dts_planner.predictors import make_predictor, required_parts
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint)
-from dts_planner.predictors.goal_servo import GoalServoPredictor
+from dts_planner.predictors.goal_servo import GoalServoConfig, GoalServoPredictor
 from dts_planner.predictors.base import PredictorObservation
 from predictors_synthetic import intrinsics
 
@@ -37,8 +37,8 @@ def _observation(hand):
 
 def test_servo_walks_waypoints_closes_at_the_grasp_and_asks_for_a_new_plan():
     torch.manual_seed(0)
-    servo = ScriptedServo(DiffusionPolicy(HEAD).eval(), gain=10.0, reach=0.02,
-                          grip_reach=0.01, grip_wait=2)
+    servo = ScriptedServo(DiffusionPolicy(HEAD).eval(),
+                          GoalServoConfig(gain=10.0, reach=0.02, grip_reach=0.01, grip_wait=2))
     plan = np.stack([_frame(0.1, 0.0, 0.0, -1.0), _frame(0.1, 0.0, -0.1, 0.8),
                      _frame(0.1, 0.1, 0.0, 0.8)])
     chunk = servo.predict(_observation([0.0, 0.0, 0.0]), plan)

@@ -97,7 +97,7 @@ def make_predictor(kind: str, mode: str = "manipulation", checkpoint_path: str =
         if kind == "diffusion_policy":
             return DiffusionPolicyPredictor(policy, seed=seed)
         from dts_planner.predictors.goal_servo import GoalServoPredictor
-        return GoalServoPredictor(policy, seed=seed)
+        return GoalServoPredictor(policy)   # deterministic: nothing to seed
     if kind == "expert":
         if not task:
             raise ValueError("predictor type expert needs the Meta-World task (task=...)")

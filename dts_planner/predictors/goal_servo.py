@@ -14,6 +14,8 @@ nothing (the current frame repeated) keeps the hand where it is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -27,30 +29,34 @@ REQUIRED_PARTS = frozenset({"rgb", "hand_pos"})
 """Observation parts the predictor reads."""
 
 
+@dataclass(frozen=True)
+class GoalServoConfig:
+    """Settings of the goal servo (metres, control steps of `dt` seconds)."""
+
+    gain: float = 20.0              # proportional gain: action = clip(gain * error, -1, 1)
+    reach: float = 0.02             # a waypoint is reached within this distance ...
+    grip_reach: float = 0.01        # ... or this one when it changes the gripper
+    grip_wait: int = 8              # steps to hold still while the fingers move
+    close_above: float = 0.3        # an effort above this closes the gripper
+    grip_effort: float = 0.8        # the effort a closed gripper keeps
+    stall_steps: int = 10           # a waypoint counts as reached after this many still steps
+    stall_distance: float = 0.001   # a step moving less than this is still
+    dt: float = METAWORLD_DT        # control period (s)
+
+
 class GoalServoPredictor:
     """ActionPredictor: one action per call towards the goal frame's estimated hand state."""
 
     action_space = METAWORLD_ACTION_SPACE
 
-    def __init__(self, policy: DiffusionPolicy | None = None, gain: float = 20.0,
-                 reach: float = 0.02, grip_reach: float = 0.01, grip_wait: int = 8,
-                 close_above: float = 0.3, grip_effort: float = 0.8, stall_steps: int = 10,
-                 stall_distance: float = 0.001, seed: int = 0, dt: float = METAWORLD_DT) -> None:
+    def __init__(self, policy: DiffusionPolicy | None = None,
+                 config: GoalServoConfig | None = None) -> None:
         """Wrap a policy with a goal-state head (default: the shipped weights)."""
         self.policy = policy if policy is not None else load_policy(str(DEFAULT_POLICY_WEIGHTS))
         if self.policy.goal_state is None:
             raise ValueError("the goal servo needs a diffusion policy with a goal-state head "
                              "(DiffusionPolicyConfig.aux_goal_state)")
-        self.gain = gain
-        self.reach = reach
-        self.grip_reach = grip_reach
-        self.grip_wait = grip_wait
-        self.close_above = close_above
-        self.grip_effort = grip_effort
-        self.stall_steps = stall_steps
-        self.stall_distance = stall_distance
-        self.seed = seed
-        self.dt = dt
+        self.config = config or GoalServoConfig()
         self._plans = PlanWatcher()
         self.reset()
 
@@ -76,29 +82,31 @@ class GoalServoPredictor:
         return states
 
     def _closed(self, effort: float) -> bool:
-        return effort > self.close_above
+        return effort > self.config.close_above
 
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:
         """One action (1, 4) towards the current waypoint, with the gripper effort."""
+        config = self.config
         if self._plans.is_new(plan_frames):
             self.waypoints, self.index = self.goal_states(plan_frames), 0
         hand = np.asarray(observation.hand_pos, dtype=np.float64)
         moved = self._last_hand is None or (
-            np.linalg.norm(hand - self._last_hand) > self.stall_distance)
+            np.linalg.norm(hand - self._last_hand) > config.stall_distance)
         self._stalled = 0 if moved or self._hold else self._stalled + 1
         self._last_hand = hand
         last = len(self.waypoints) - 1
         while self.index <= last and not self._hold:
             target, effort = self.waypoints[self.index, :3], self.waypoints[self.index, 3]
             toggles = self._closed(effort) != self._closed(self._gripper)
-            near = np.linalg.norm(target - hand) <= (self.grip_reach if toggles else self.reach)
-            if not (near or self._stalled >= self.stall_steps):
+            reach = config.grip_reach if toggles else config.reach
+            near = np.linalg.norm(target - hand) <= reach
+            if not (near or self._stalled >= config.stall_steps):
                 break
             self._stalled = 0
-            self._gripper = self.grip_effort if self._closed(effort) else min(effort, 0.0)
+            self._gripper = config.grip_effort if self._closed(effort) else min(effort, 0.0)
             if toggles:
-                self._hold = self.grip_wait
+                self._hold = config.grip_wait
             self.index += 1
         current = self.waypoints[min(self.index, last)]
         target = current[:3]
@@ -106,9 +114,9 @@ class GoalServoPredictor:
             self._hold -= 1
             delta = np.zeros(3)
         else:
-            delta = np.clip(self.gain * (target - hand), -1.0, 1.0)
+            delta = np.clip(config.gain * (target - hand), -1.0, 1.0)
         action = np.append(delta, self._gripper)[None]
         replan = self.index > last and not self._hold
-        return ActionChunk(action, self.dt, self.action_space, num_execute=1, replan=replan,
+        return ActionChunk(action, config.dt, self.action_space, num_execute=1, replan=replan,
                            info={"goal_index": min(self.index, last), "progress": self.index,
                                  "target": target, "effort": current[3]})

@@ -21,13 +21,11 @@ weights are only ever replaced that way).
 from __future__ import annotations
 
 import argparse
-import csv
 from dataclasses import replace
 import json
 import math
 import os
 from pathlib import Path
-import time
 from typing import Sequence
 
 from diffusers.training_utils import EMAModel
@@ -35,7 +33,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from dts_planner.data import (
     ActionChunkDataset, balanced_weights, chunks_to_tensors, load_episodes, StepBatchSampler)
@@ -43,11 +40,10 @@ from dts_planner.data.shards import EpisodeTable
 from dts_planner.models import image_to_cond
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
-from dts_planner.training.train_video import learning_rate, step_generator
+from dts_planner.training.loop import run_steps
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.pt"
-LOSS_CSV = "loss.csv"
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
@@ -159,7 +155,7 @@ def train(args: argparse.Namespace) -> dict:
         policy.load_state_dict(load_policy(args.init).state_dict())
         ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
 
-    def save() -> None:
+    def save(step: int, elapsed: float) -> None:
         ema.copy_to(ema_policy.parameters())
         summary.update(steps=step, train_seconds=round(elapsed, 1))
         _atomic_save({"config": config.to_dict(), "model": policy.state_dict(),
@@ -172,39 +168,15 @@ def train(args: argparse.Namespace) -> dict:
                                args.batch_size, args.seed, step, last_step)
     loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers,
                         collate_fn=chunks_to_tensors)
-    deadline = time.monotonic() + 60.0 * args.max_minutes
-    new_log = not (out / LOSS_CSV).exists()
-    with open(out / LOSS_CSV, "a", newline="") as log:
-        writer = csv.writer(log)
-        if new_log:
-            writer.writerow(["step", "loss", "lr", "seconds"])
-        progress = tqdm(total=args.steps, initial=step, desc="policy", unit="step",
-                        mininterval=30)
-        for batch in loader:
-            if time.monotonic() >= deadline:
-                break
-            started = time.monotonic()
-            lr = learning_rate(step, args.lr, args.warmup, args.steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            generator = step_generator(args.seed, step)
-            inputs = policy_inputs(policy, batch, generator, args.shift, args.goal_noise)
-            loss = policy.loss(batch["actions"], **inputs, goal_hand_pos=batch["goal_hand_pos"],
-                               goal_gripper=batch["goal_gripper"], generator=generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            ema.step(policy.parameters())
-            step += 1
-            elapsed += time.monotonic() - started
-            writer.writerow([step, f"{loss.item():.5f}", f"{lr:.3e}", f"{elapsed:.1f}"])
-            log.flush()
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}")
-            if step % args.save_every == 0:
-                save()
-        progress.close()
-    save()
+
+    def loss_of(batch: dict, generator: torch.Generator) -> torch.Tensor:
+        inputs = policy_inputs(policy, batch, generator, args.shift, args.goal_noise)
+        return policy.loss(batch["actions"], **inputs, goal_hand_pos=batch["goal_hand_pos"],
+                           goal_gripper=batch["goal_gripper"], generator=generator)
+
+    run_steps(loader, loss_of, policy, optimizer, ema, save, out=out, step=step, elapsed=elapsed,
+              total_steps=args.steps, base_lr=args.lr, warmup=args.warmup, seed=args.seed,
+              max_minutes=args.max_minutes, save_every=args.save_every, desc="policy")
     if args.eval_samples and len(held):
         summary["held_out_action_mae"] = action_error(ema_policy, held, args.eval_samples, 0)
         summary["train_action_mae"] = action_error(ema_policy, data, args.eval_samples, 0)

@@ -25,13 +25,11 @@ from dataclasses import replace
 import math
 import os
 from pathlib import Path
-import time
 from typing import Sequence
 
 from diffusers.training_utils import EMAModel
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from torch.utils.data import DataLoader
 
@@ -42,9 +40,9 @@ from dts_planner.models import (
     save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.training.diffusion_loss import v_prediction_loss
+from dts_planner.training.loop import LOSS_CSV, run_steps
 
 CHECKPOINT = "checkpoint.pt"
-LOSS_CSV = "loss.csv"
 LOSS_PNG = "loss_curve.png"
 
 
@@ -67,19 +65,6 @@ def to_model_inputs(batch: dict, embeddings: dict[str, torch.Tensor], text_dropo
     task_embed = task_embed * keep[:, None, None]
     return frames_to_model_space(frames[:, 1:]), {"image": image_to_cond(frames[:, 0]),
                                                   "task_embed": task_embed}
-
-
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """Noise generator of one step, a function of (seed, step) only (resume = uninterrupted)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-
-def learning_rate(step: int, base: float, warmup: int, total: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 10% of ``base`` at ``total``."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return base * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
 def plot_loss(csv_path: Path, png_path: Path) -> None:
@@ -155,46 +140,21 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
                "min_snr_gamma": args.min_snr_gamma, "data": str(args.data),
                "init_from": args.init_from}
 
-    def save() -> None:
+    def save(step: int, elapsed: float) -> None:
         ema.copy_to(ema_model.parameters())
         summary.update(train_seconds=round(elapsed, 1), steps=step)
         save_checkpoint(checkpoint_path, model, ema_model=ema_model, step=step,
                         optimizer_state=optimizer.state_dict(), extra=summary)
         plot_loss(out / LOSS_CSV, out / LOSS_PNG)
 
-    deadline = time.monotonic() + 60.0 * args.max_minutes
-    new_log = not (out / LOSS_CSV).exists()
-    with open(out / LOSS_CSV, "a", newline="") as log:
-        writer = csv.writer(log)
-        if new_log:
-            writer.writerow(["step", "loss", "lr", "seconds"])
-        progress = tqdm(total=args.steps, initial=step, desc="video model", unit="step",
-                        mininterval=10)
-        for batch in loader:
-            if time.monotonic() >= deadline:
-                break
-            started = time.monotonic()
-            lr = learning_rate(step, args.lr, args.warmup, args.steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            generator = step_generator(args.seed, step)
-            x0, cond = to_model_inputs(batch, embeddings, args.text_dropout, generator)
-            loss = v_prediction_loss(model, x0, cond, generator, args.min_snr_gamma)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            ema.step(model.parameters())
-            step += 1
-            elapsed += time.monotonic() - started
-            writer.writerow([step, f"{loss.item():.5f}", f"{lr:.3e}", f"{elapsed:.1f}"])
-            log.flush()
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}")
-            if step % args.save_every == 0:
-                save()
-        progress.close()
-    save()
+    def loss_of(batch: dict, generator: torch.Generator) -> torch.Tensor:
+        x0, cond = to_model_inputs(batch, embeddings, args.text_dropout, generator)
+        return v_prediction_loss(model, x0, cond, generator, args.min_snr_gamma)
+
+    run_steps(loader, loss_of, model, optimizer, ema, save, out=out, step=step, elapsed=elapsed,
+              total_steps=args.steps, base_lr=args.lr, warmup=args.warmup, seed=args.seed,
+              max_minutes=args.max_minutes, save_every=args.save_every, desc="video model",
+              clip_norm=1.0)
     if args.export:
         export_ema(checkpoint_path, args.export)
     return checkpoint_path
