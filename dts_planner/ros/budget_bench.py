@@ -85,6 +85,7 @@ def measure_budgets(camera: Camera, set_params: ParameterSetter, calibration: Ca
                                          for r in reports) / len(reports),
             "sampling_s_median": statistics.median(sampling),
             "sampling_s_p95": float(np.percentile(sampling, 95)),
+            "latency_s_median": statistics.median(r.total_latency_s for r in reports),
             "misses": sum(r.budget_miss for r in reports),
             "chosen": dict(chosen),
             "chosen_fidelity_db": chosen_db,
