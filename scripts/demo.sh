@@ -2,7 +2,7 @@
 # The main job: `dts-demo`, the planner, action predictor and Meta-World bridge nodes in one
 # process, running closed-loop Meta-World episodes with the embedded default video model.
 # Prints per-episode success, plan latency and sampler stats; writes runs/demo/plan.gif.
-# Options go to dts-demo (e.g. --episodes 5 --task drawer-close --sampler ddim; see --help).
+# Options go to dts-demo (e.g. --episodes 5 --task door-close --sampler ddim; see --help).
 # Needs `bash scripts/setup.sh` first.
 set -euo pipefail
 

@@ -40,7 +40,7 @@ def test_bridge_planner_predictor_loop_carries_stamps(ros) -> None:
     images = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in got["image"]}
     plan = got["plan"][0]
     assert (plan.header.stamp.sec, plan.header.stamp.nanosec) in images
-    assert plan.instruction == "drawer close" and plan.task_id == "drawer-close-v3"
+    assert plan.instruction == "door close" and plan.task_id == "door-close-v3"
     assert got["report"][0].header == plan.header
     first = next(chunk for chunk in got["actions"] if chunk.plan_id == plan.plan_id)
     # stamped with the observation it was computed from: the plan's source image, or a newer

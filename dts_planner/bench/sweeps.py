@@ -77,7 +77,7 @@ def make_problems(model: VideoDiffusionModel, seeds: int, metaworld: bool) -> li
     """Seeded noise (1, F*3, H, W) and conditioning per seed.
 
     ``metaworld``: the first camera frame of a Meta-World episode (task ``DEFAULT_TASKS[seed %
-    5]``, variation ``seed``) and its instruction; else random (the samplers bench's).
+    11]``, variation ``seed``) and its instruction; else random (the samplers bench's).
     """
     if metaworld:
         from dts_planner.models.text_encoders import make_text_encoder

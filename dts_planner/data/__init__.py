@@ -1,8 +1,8 @@
 """Meta-World demonstrations: generator, episode shards and datasets.
 
-Generate: ``python -m dts_planner.data.generate_metaworld --out data/metaworld64 --seeds 0:40``
-(scripted experts; tasks door-open, drawer-close, button-press, reach, push; cameras corner,
-corner2, corner3; 64x64; seeds >= 1000 are kept for held-out evaluation).
+Generate: ``python -m dts_planner.data.generate_metaworld --out data/metaworld11 --seeds 0:20``
+(scripted experts; tasks `sim.DEFAULT_TASKS`, AVDC's 11; cameras corner, corner2, corner3;
+64x64; seeds >= 1000 are kept for held-out evaluation).
 
 Shard format (``*.npz``, see ``dts_planner.data.shards``): frames of all episodes concatenated,
 episode ``e`` = rows ``starts[e]:starts[e + 1]``; per frame ``rgb`` uint8 (N, H, W, 3),

@@ -1,6 +1,6 @@
 """Generate Meta-World demonstrations with the scripted experts into episode shards.
 
-``python -m dts_planner.data.generate_metaworld --out data/metaworld64 --seeds 0:60``
+``python -m dts_planner.data.generate_metaworld --out data/metaworld11 --seeds 0:20``
 
 Each (task, camera, block of seeds) becomes one shard ``{task}_{camera}_{first}-{last}.npz``
 (format in ``dts_planner.data.shards``); existing shards are skipped, so an interrupted run

@@ -29,7 +29,7 @@ from dts_planner.ros import parameters
 from dts_planner.ros.image_conversion import image_to_rgb, with_source_frame
 from dts_planner.ros.policy_graph import GraphEpisode, PolicyGraph
 
-DEFAULT_TASK = "drawer-close"
+DEFAULT_TASK = "door-close"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

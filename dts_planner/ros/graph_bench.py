@@ -53,7 +53,7 @@ from dts_planner.ros.policy_graph import overrides
 from dts_planner.ros.qos import latched_qos, make_qos
 from dts_planner.ros.spin import autostart, shutdown
 
-INSTRUCTION = "close the drawer"
+INSTRUCTION = "door close"
 
 
 def rss_mib(pid: int | None = None) -> float:

@@ -7,13 +7,13 @@ object geoms).
 
 from __future__ import annotations
 
-#: Tasks whose scripted experts succeed; the default training and evaluation set.
-DEFAULT_TASKS: tuple[str, ...] = ("door-open", "drawer-close", "button-press", "reach", "push")
-
 #: AVDC's (and the DTS paper's) 11 Meta-World tasks.
 AVDC_TASKS: tuple[str, ...] = (
     "assembly", "basketball", "button-press", "button-press-topdown", "door-close", "door-open",
     "faucet-close", "faucet-open", "hammer", "handle-press", "shelf-place")
+
+#: The default model's tasks: the default data, quality and calibration set (AVDC's 11).
+DEFAULT_TASKS: tuple[str, ...] = AVDC_TASKS
 
 #: AVDC's three evaluation cameras.
 AVDC_CAMERAS: tuple[str, ...] = ("corner", "corner2", "corner3")

@@ -1,6 +1,6 @@
 """Train the video diffusion model on Meta-World demonstration shards (AVDC recipe, CPU-sized).
 
-``python -m dts_planner.training.train_video --data data/metaworld64 --out runs/video``
+``python -m dts_planner.training.train_video --data data/metaworld11 --out runs/video``
 
 AVDC's objective (v-prediction, T = 100 cosine, min-SNR-5 weighting), text dropout (the whole
 embedding zeroed with p = 0.1, for classifier-free guidance), AdamW with linear warm-up and
