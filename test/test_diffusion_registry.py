@@ -126,6 +126,9 @@ def test_spec_and_flat_forms_round_trip(name):
     assert len(checked) >= len(variants)            # at most one variant fails its own rules
     for settings in checked:
         assert parse_spec(settings.spec()) == settings, settings.spec()
+        full = settings.spec(full=True)
+        keys = {item.split("=")[0] for item in full.partition(":")[2].split(",")}
+        assert parse_spec(full) == settings and {i.name for i in cls.parameters()} <= keys, full
         assert settings_from_flat(name, {**settings.to_flat(), "other.key": 1}) == settings
         assert settings.build().name == settings.label
     assert default.spec() == name and parse_spec(f" {name} ") == default

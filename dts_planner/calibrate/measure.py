@@ -39,7 +39,6 @@ from dts_planner.bench.sweeps import plan_psnr, Problem, run
 from dts_planner.calibration import (BudgetChooser, Calibration, MeasuredConfig, pareto_frontier,
                                      rank_thresholds, ThresholdFit)
 from dts_planner.diffusion import DTSSettings, parse_spec, SampleResult, SamplerSettings
-from dts_planner.diffusion.settings import format_value
 from dts_planner.models import VideoDiffusionModel
 
 BUDGETS_S = (0.1, 0.2, 0.4, 0.8)
@@ -118,7 +117,8 @@ class Runs:
     def record(self) -> MeasuredConfig:
         """Return the configuration's entry of the calibration file (predicted_s set later)."""
         return MeasuredConfig(
-            full_spec(self.settings), self.label, self.family, _r(statistics.fmean(self.psnr)),
+            self.settings.spec(full=True), self.label, self.family,
+            _r(statistics.fmean(self.psnr)),
             statistics.fmean(self.nfe), statistics.fmean(self.depth), self.batch_sizes,
             _r(statistics.median(self.seconds), 5), acceptance=_r(self.acceptance))
 
@@ -130,12 +130,6 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 FAMILIES = {"ddim": "DDIM", "dpm_solver": "DPM-Solver++", "dts": "DTS",
             "paradigms": "ParaDiGMS", "srds": "SRDS", "ddpm": "DDPM"}
-
-
-def full_spec(settings: SamplerSettings) -> str:
-    """Return the spec with EVERY parameter (``parse_spec`` reads it whatever the defaults)."""
-    return settings.name + ":" + ",".join(f"{key}={format_value(value)}"
-                                          for key, value in settings.to_dict().items())
 
 
 def label_of(settings: SamplerSettings) -> str:
@@ -154,7 +148,7 @@ def label_of(settings: SamplerSettings) -> str:
     if name == "dts":
         return (f"DTS k={values['chunk']} st={values['target_stride']} "
                 f"l0={values['threshold']:.3g} d={values['increment']:.3g}")
-    return full_spec(settings)
+    return settings.spec(full=True)
 
 
 def dts_spec(base: DTSSettings, chunk: int, target_stride: int, fit: ThresholdFit) -> DTSSettings:
@@ -202,7 +196,7 @@ def calibrate(model: VideoDiffusionModel, problems: Sequence[Problem], grid: Gri
     for spec in grid.fixed:
         settings = parse_spec(spec)
         settings.require(schedule)
-        runs.setdefault(full_spec(settings), Runs(
+        runs.setdefault(settings.spec(full=True), Runs(
             settings, label_of(settings), FAMILIES.get(settings.name, settings.name)))
     ranked: dict[tuple[int, int, float], list[DTSSettings]] = {}
     for s_t in strides:
@@ -212,9 +206,9 @@ def calibrate(model: VideoDiffusionModel, problems: Sequence[Problem], grid: Gri
                                        limit=VERIFY_TRIES)
                 ranked[s_t, k, value] = [dts_spec(base, k, s_t, fit) for fit in fits]
                 for settings, fit in zip(ranked[s_t, k, value], fits):
-                    runs.setdefault(full_spec(settings), Runs(
+                    runs.setdefault(settings.spec(full=True), Runs(
                         settings, label_of(settings), "DTS", fit=fit))
-    chosen = {key: full_spec(settings[0]) for key, settings in ranked.items()}
+    chosen = {key: settings[0].spec(full=True) for key, settings in ranked.items()}
     grid_specs = [spec for spec in runs if runs[spec].settings.name != "dts"]
     grid_specs += list(dict.fromkeys(chosen.values()))
 
@@ -227,7 +221,7 @@ def calibrate(model: VideoDiffusionModel, problems: Sequence[Problem], grid: Gri
         missed = [key for key, spec in chosen.items()
                   if abs(runs[spec].acceptance - key[2]) > tolerance
                   and len(ranked[key]) > attempt]
-        extra = list(dict.fromkeys(full_spec(ranked[key][attempt]) for key in missed))
+        extra = list(dict.fromkeys(ranked[key][attempt].spec(full=True) for key in missed))
         extra = [spec for spec in extra if not runs[spec].seconds]
         if not missed:
             break
@@ -236,7 +230,7 @@ def calibrate(model: VideoDiffusionModel, problems: Sequence[Problem], grid: Gri
         measure_runs(model, problems, refs, [runs[spec] for spec in extra],
                      f"verification {attempt}", progress)
         for key in missed:
-            tried = [full_spec(settings) for settings in ranked[key][:attempt + 1]]
+            tried = [settings.spec(full=True) for settings in ranked[key][:attempt + 1]]
             chosen[key] = min(tried, key=lambda spec: abs(runs[spec].acceptance - key[2]))
     runs = {spec: entry for spec, entry in runs.items() if entry.seconds}
 
@@ -294,7 +288,8 @@ def calibrate(model: VideoDiffusionModel, problems: Sequence[Problem], grid: Gri
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m dts_planner.calibrate " + " ".join(sys.argv[1:]),
         "conditioning": model_info.get("conditioning", ""), "plans": len(problems),
-        "reference": full_spec(reference), "seconds": round(time.perf_counter() - started, 1),
+        "reference": reference.spec(full=True),
+        "seconds": round(time.perf_counter() - started, 1),
         "machine": machine_line()}
     return calibration
 

@@ -99,10 +99,15 @@ class SamplerSettings:
         """Return the parameters as ROS-style flat keys {"<name>.<field>": value}."""
         return {f"{self.name}.{key}": value for key, value in self.to_dict().items()}
 
-    def spec(self) -> str:
-        """Return the spec ``parse_spec`` reads back: ``name[:key=value,...]`` (non-defaults)."""
+    def spec(self, full: bool = False) -> str:
+        """Return the spec ``parse_spec`` reads back: ``name[:key=value,...]``.
+
+        Non-default values only; ``full``: every parameter, so the spec keeps its meaning
+        whatever the defaults become (calibration files store these).
+        """
         items = [f"{f.name}={format_value(getattr(self, f.name))}"
-                 for f in self.parameter_fields() if getattr(self, f.name) != f.default]
+                 for f in self.parameter_fields()
+                 if full or getattr(self, f.name) != f.default]
         return self.name + (":" + ",".join(items) if items else "")
 
     @property

@@ -197,12 +197,13 @@ class BlockSpeculativeSettings(SamplerSettings):
         own = {f"{self.name}.{f.name}": getattr(self, f.name) for f in self.parameter_fields()}
         return {**own, **self.target_settings.to_flat()}
 
-    def spec(self) -> str:
-        """Own non-defaults, then the target's non-defaults as ``<target>.<key>=value``."""
-        text = super().spec()
+    def spec(self, full: bool = False) -> str:
+        """Own non-defaults, then the target's as ``<target>.<key>=value`` (``full``: all)."""
+        text = super().spec(full)
         target = self.target_settings
         items = [f"{target.name}.{f.name}={format_value(getattr(target, f.name))}"
-                 for f in target.parameter_fields() if getattr(target, f.name) != f.default]
+                 for f in target.parameter_fields()
+                 if full or getattr(target, f.name) != f.default]
         if not items:
             return text
         return text + ("," if ":" in text else ":") + ",".join(items)
