@@ -94,15 +94,12 @@ def markdown_table(rows: Sequence[SummaryRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % (z = 1.96) Wilson score interval of a success rate; (nan, nan) without trials."""
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate (scipy); (nan, nan) without trials."""
     if trials == 0:
         return float("nan"), float("nan")
-    rate = successes / trials
-    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * np.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (
-        1 + z * z / trials)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    interval = binomtest(successes, trials).proportion_ci(0.95, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 @dataclass(frozen=True)
