@@ -11,6 +11,7 @@ seeds and plan seeds are the evaluation's, so the graph repeats the evaluation's
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 import threading
 import time
@@ -65,6 +66,10 @@ class PlanReport:
         return PlanRecord(self.sampling_time_s, self.nfe, self.depth)
 
 
+REPLAYED_PLANS = 128
+"""Plans whose inputs are kept for `standalone_sampling_s` (bounded: long evaluations)."""
+
+
 class _Watcher(Node):
     """Records plan diagnostics, episode starts, the last plan and recent camera frames."""
 
@@ -73,7 +78,8 @@ class _Watcher(Node):
         self.lock = threading.Lock()
         self.reports: list[PlanReport] = []
         self.episode_starts: list[int] = []
-        self.plan_inputs: list[tuple[Image, str, int]] = []   # (source frame, instruction, seed)
+        # (source frame, instruction, seed) of the latest plans, for a replay alone
+        self.plan_inputs: deque[tuple[Image, str, int]] = deque(maxlen=REPLAYED_PLANS)
         self.last_plan: LatestSlot[VideoPlan] = LatestSlot()
         self.frames: dict[int, Image] = {}
         self.create_subscription(PlanDiagnostics, "plan_diagnostics", self._on_report, 100)
@@ -211,9 +217,9 @@ class PolicyGraph:
     def standalone_sampling_s(self) -> list[float]:
         """Replay the graph's plans alone: sampling times (s), same inputs, seeds and sampler.
 
-        Every plan made in the graph (source frame, instruction, noise seed) runs again on the
-        compute thread while the graph is idle, with the sampler the planner used: the same
-        work (DTS's rounds depend on the input) without the graph around it.
+        Every plan made in the graph (the latest REPLAYED_PLANS: source frame, instruction,
+        noise seed) runs again on the compute thread while the graph is idle, with the sampler
+        the planner used: the same work (DTS's rounds depend on the input) without the graph.
         """
         planner = self.planner.video_planner
         with self.watcher.lock:
