@@ -187,6 +187,7 @@ class PlannerNode(WorkerLifecycleNode):
             values["model_path"], values["model_preset"], values["calibration_dir"],
             str(self._device)))
         self._plan_sampler = None
+        self._choose_sampler(values)    # warm up with the sampler the plans will run
         loaded = time.perf_counter() - start
         blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
         for _ in range(values["warmup_runs"]):
