@@ -156,3 +156,40 @@ def test_an_unrun_configuration_takes_the_spread_of_the_nearest_in_time():
     assert chooser.spread("dpm_solver:num_steps=10") == chooser.spread("ddim:num_steps=5")
     assert chooser.spread("ddim:num_steps=50") == chooser.spread("ddim:num_steps=20") < 0.01
     assert chooser.choose(1.02).spec == "ddim:num_steps=50"     # not widened by the short ones
+
+
+def test_a_configuration_dropped_after_a_slow_plan_is_tried_again_once_recent_plans_say_it_fits():
+    chooser = BudgetChooser(TABLE, spread_prior=0.1)
+    for measured in (0.40, 0.401, 0.399, 0.40):                # steady: it fits 0.43 s
+        chooser.observe("ddim:num_steps=20", measured)
+    assert chooser.choose(0.43).spec == "ddim:num_steps=20"
+    chooser.observe("ddim:num_steps=20", 0.60)                 # one slow plan: dropped
+    assert chooser.choose(0.43).spec == "dts:chunk=10"
+    tried_again = None
+    for plan in range(40):                                     # the fallback runs steadily
+        if chooser.choose(0.43).spec == "ddim:num_steps=20":
+            tried_again = plan
+            break
+        chooser.observe("dts:chunk=10", 0.15)
+    assert tried_again is not None and tried_again >= 3        # not at once, not never
+    assert chooser.spread("ddim:num_steps=20") < 0.06
+
+
+def test_an_unrun_configuration_takes_its_samplers_factor_until_that_sampler_is_long_unrun():
+    table = [Candidate("ddim:num_steps=10", 36.0, 0.20),
+             Candidate("ddim:num_steps=20", 40.0, 0.40),
+             Candidate("srds:num_steps=16", 40.0, 0.32),
+             Candidate("srds:num_steps=25", 44.0, 0.46)]
+    chooser = BudgetChooser(table)
+    for _ in range(6):                          # DDIM runs at 0.9x its calibrated time,
+        chooser.observe("ddim:num_steps=10", 0.18)
+        chooser.observe("srds:num_steps=16", 0.24)   # SRDS (batched calls) at 0.75x
+    assert chooser.correction("ddim:num_steps=20") == pytest.approx(0.9, rel=0.02)
+    assert chooser.correction("srds:num_steps=25") == pytest.approx(0.75, rel=0.02)
+    assert chooser.choose(0.4).spec == "srds:num_steps=25"     # 0.46 s calibrated, 0.35 s here
+    for _ in range(10):                         # SRDS stops running: its factor holds ...
+        chooser.observe("ddim:num_steps=10", 0.18)
+    assert chooser.correction("srds:num_steps=25") == pytest.approx(0.75, rel=0.02)
+    for _ in range(10):                         # ... for a while, then fades
+        chooser.observe("ddim:num_steps=10", 0.18)
+    assert chooser.correction("srds:num_steps=25") > 0.85

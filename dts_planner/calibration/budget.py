@@ -91,48 +91,80 @@ class Choice:
         return self.candidate.spec
 
 
-class _LogEMA:
-    """Bias-corrected exponential moving averages of log ratios and of their forecast errors.
+class _EMA:
+    """A bias-corrected exponential moving average of one number (the first value as is)."""
 
-    ``log_mean``: the average log ratio (the first value taken as is); ``spread``: the RMS of
-    each new log ratio's deviation from the average before it (a one-step forecast error, so
-    the spread of the next plan around its prediction), NaN before two observations.
+    def __init__(self, smoothing: float) -> None:
+        """Start empty; ``smoothing`` is the weight of each new value."""
+        self.smoothing = smoothing
+        self._sum = 0.0
+        self.count = 0
+
+    def _scale(self) -> float:
+        return 1.0 - (1.0 - self.smoothing) ** self.count
+
+    def add(self, value: float) -> None:
+        """Add one value."""
+        self._sum += self.smoothing * (value - self._sum)
+        self.count += 1
+
+    @property
+    def value(self) -> float:
+        """The average (NaN while empty)."""
+        return self._sum / self._scale() if self.count else math.nan
+
+    def relax(self, target: float, keep: float) -> None:
+        """Set the average to ``keep`` x itself + (1 - ``keep``) x ``target`` (if both exist)."""
+        if self.count and math.isfinite(target):
+            self._sum = (keep * self.value + (1.0 - keep) * target) * self._scale()
+
+
+class _LogEMA:
+    """Moving averages of log ratios (``log_mean``) and of their squared forecast errors.
+
+    ``spread``: the RMS of each new log ratio's deviation from the average before it (a
+    one-step forecast error, so the spread of the next plan around its prediction), NaN before
+    two observations.
     """
 
     def __init__(self, smoothing: float) -> None:
         """Start empty; ``smoothing`` is the weight of each new observation."""
-        self.smoothing = smoothing
-        self.mean = 0.0
-        self.square_error = 0.0
-        self.count = 0
+        self._mean = _EMA(smoothing)
+        self._square_error = _EMA(smoothing)
 
-    def add(self, ratio: float) -> None:
-        """Add one measured / predicted ratio."""
+    @property
+    def count(self) -> int:
+        """Observations so far."""
+        return self._mean.count
+
+    def add(self, ratio: float) -> float:
+        """Add one measured / predicted ratio; return its squared forecast error (NaN: first)."""
         value = math.log(ratio)
+        square_error = (value - self.log_mean) ** 2 if self.count else math.nan
         if self.count:
-            self.square_error += self.smoothing * ((value - self.log_mean) ** 2
-                                                   - self.square_error)
-        self.mean += self.smoothing * (value - self.mean)
-        self.count += 1
+            self._square_error.add(square_error)
+        self._mean.add(value)
+        return square_error
 
-    def _debias(self, value: float, count: int) -> float:
-        return value / (1.0 - (1.0 - self.smoothing) ** count)
+    def relax(self, log_mean: float, square_error: float, keep: float) -> None:
+        """Keep ``keep`` of the own averages, take the rest from these (NaN: keep that one)."""
+        self._mean.relax(log_mean, keep)
+        self._square_error.relax(square_error, keep)
 
     @property
     def log_mean(self) -> float:
-        """The averaged log ratio (meaningful once ``count`` > 0)."""
-        return self._debias(self.mean, self.count)
+        """The averaged log ratio (NaN while empty)."""
+        return self._mean.value
 
     @property
     def factor(self) -> float:
-        """The averaged ratio (meaningful once ``count`` > 0)."""
+        """The averaged ratio (NaN while empty)."""
         return math.exp(self.log_mean)
 
     @property
     def spread(self) -> float:
         """RMS forecast error of the log ratio (NaN before two observations)."""
-        errors = self.count - 1
-        return math.sqrt(self._debias(self.square_error, errors)) if errors > 0 else math.nan
+        return math.sqrt(self._square_error.value)
 
 
 SPREAD_Z = 1.645
@@ -141,6 +173,11 @@ exp(SPREAD_Z x spread) is within the budget, so about 95 % of its plans are."""
 
 MIN_SPREAD_OBSERVATIONS = 4
 """A configuration's own spread is used once it has run this many plans (3 forecast errors)."""
+
+
+SAMPLER_MEMORY = 10
+"""Plans of other samplers a sampler's factor is kept unchanged for (samplers alternate at
+some budgets); after that it drifts toward the global factor like a stale estimate."""
 
 
 FIDELITY_TIE_DB = 0.05
@@ -158,12 +195,19 @@ class BudgetChooser:
 
     Online correction: ``observe(spec, measured_s)`` after each executed plan. It keeps a
     bias-corrected EMA (``smoothing`` per observation, in log space) of measured / predicted,
-    per configuration and over all of them; a configuration's prediction is multiplied by its
-    own factor once it has run, else by the global one (1 before any observation). The spread
+    over all configurations, per sampler (the spec's name: SRDS batches its calls, so it runs
+    further under its calibrated time than DDIM) and per configuration; a configuration's
+    prediction is multiplied by its own factor once it has run, else by its sampler's, else by
+    the global one (1 before any observation). The spread
     of the plans around the prediction is learned the same way: a configuration's own once it
     has run ``MIN_SPREAD_OBSERVATIONS`` plans, else that of the measured configuration nearest
     in calibrated time, else ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the
-    prediction).
+    prediction). What a plan did not take part in drifts toward the general estimate, as if it
+    had kept running at it: a sampler that did not run in ``SAMPLER_MEMORY`` plans, toward the
+    global factor; a configuration that did not run, toward its sampler's factor and the pooled
+    plan-to-plan forecast error of all configurations. So one dropped after
+    a slow plan is tried again once the recent plans say it fits, as if it had kept running,
+    instead of being judged forever on the plans that made it stop.
     """
 
     def __init__(self, candidates: Sequence[Candidate], *, headroom: float = 1.0,
@@ -189,14 +233,24 @@ class BudgetChooser:
         self._by_spec = {candidate.spec: candidate for candidate in candidates}
         self.headroom, self.tie_db, self.smoothing = headroom, tie_db, smoothing
         self.spread_prior = spread_prior
-        self._global = _LogEMA(smoothing)
+        self._global = _EMA(smoothing)
+        self._per_sampler: dict[str, _EMA] = {}
+        self._sampler_age: dict[str, int] = {}
+        self._pooled_square_error = _EMA(smoothing)
         self._per_config: dict[str, _LogEMA] = {}
 
     def correction(self, spec: str | None = None) -> float:
         """Factor on the calibrated prediction of ``spec`` (None: the global factor)."""
-        ema = self._per_config.get(spec) if spec is not None else None
-        ema = ema or self._global
-        return ema.factor if ema.count else 1.0
+        own = self._per_config.get(spec) if spec is not None else None
+        if own is not None:
+            return own.factor
+        shared = self._global.value if spec is None else self._shared_log_mean(spec)
+        return math.exp(shared) if math.isfinite(shared) else 1.0
+
+    def _shared_log_mean(self, spec: str) -> float:
+        """Return the log factor of the sampler of ``spec``, else the global one (NaN: none)."""
+        sampler = self._per_sampler.get(_sampler_name(spec))
+        return (sampler or self._global).value
 
     def predicted_s(self, spec: str) -> float:
         """Corrected predicted seconds of configuration ``spec``."""
@@ -246,13 +300,29 @@ class BudgetChooser:
             raise ValueError(f"measured time must be a finite number of seconds > 0, got "
                              f"{measured_s}")
         ratio = measured_s / self._candidate(spec).predicted_s
-        self._global.add(ratio)
-        self._per_config.setdefault(spec, _LogEMA(self.smoothing)).add(ratio)
+        own = self._per_config.setdefault(spec, _LogEMA(self.smoothing))
+        value, keep = math.log(ratio), 1.0 - self.smoothing
+        square_error = own.add(ratio)
+        if math.isfinite(square_error):   # a first plan's error is the calibration's, not jitter
+            self._pooled_square_error.add(square_error)
+        sampler = _sampler_name(spec)
+        self._per_sampler.setdefault(sampler, _EMA(self.smoothing)).add(value)
+        self._global.add(value)
+        for name, ema in self._per_sampler.items():
+            self._sampler_age[name] = 0 if name == sampler else self._sampler_age[name] + 1
+            if self._sampler_age[name] > SAMPLER_MEMORY:
+                ema.relax(self._global.value, keep)
+        for other, ema in self._per_config.items():
+            if other != spec:
+                ema.relax(self._shared_log_mean(other), self._pooled_square_error.value, keep)
         return ratio
 
     def reset(self) -> None:
         """Forget every observation (e.g. after the device or the graph changed)."""
-        self._global = _LogEMA(self.smoothing)
+        self._global = _EMA(self.smoothing)
+        self._per_sampler.clear()
+        self._sampler_age.clear()
+        self._pooled_square_error = _EMA(self.smoothing)
         self._per_config.clear()
 
     def _candidate(self, spec: str) -> Candidate:
@@ -261,6 +331,11 @@ class BudgetChooser:
             return self._by_spec[spec]
         except KeyError:
             raise ValueError(f"{spec!r} is not one of the chooser's configurations") from None
+
+
+def _sampler_name(spec: str) -> str:
+    """Return the sampler of a spec string ("srds" of "srds:num_steps=16")."""
+    return spec.split(":")[0]
 
 
 def pareto_frontier(candidates: Iterable[Candidate],
