@@ -38,7 +38,8 @@ def _observation(hand):
 def test_servo_walks_waypoints_closes_at_the_grasp_and_asks_for_a_new_plan():
     torch.manual_seed(0)
     servo = ScriptedServo(DiffusionPolicy(HEAD).eval(),
-                          GoalServoConfig(gain=10.0, reach=0.02, grip_reach=0.01, grip_wait=2))
+                          GoalServoConfig(gain=10.0, reach=0.02, grip_reach=0.01, grip_wait=2,
+                                          grasp_descent=0.0))
     plan = np.stack([_frame(0.1, 0.0, 0.0, -1.0), _frame(0.1, 0.0, -0.1, 0.8),
                      _frame(0.1, 0.1, 0.0, 0.8)])
     chunk = servo.predict(_observation([0.0, 0.0, 0.0]), plan)
@@ -58,6 +59,27 @@ def test_servo_walks_waypoints_closes_at_the_grasp_and_asks_for_a_new_plan():
     assert chunk.info["goal_index"] == 2 and chunk.data[0, 2] > 0.9 and chunk.data[0, 3] == 0.8
     chunk = servo.predict(_observation([0.1, 0.1, 0.0]), plan)
     assert chunk.replan                                                 # past the last one
+
+
+def test_a_grasp_is_aimed_below_its_estimate_and_closes_on_contact():
+    """Frames read too high would close on air: the grasp goes lower until the hand stalls."""
+    servo = ScriptedServo(DiffusionPolicy(HEAD).eval(),
+                          GoalServoConfig(gain=10.0, grip_reach=0.01, grip_wait=2,
+                                          grasp_descent=0.05, stall_steps=3))
+    plan = np.stack([_frame(0.0, 0.0, -0.1, 0.8), _frame(0.0, 0.0, 0.1, 0.8)])
+    chunk = servo.predict(_observation([0.0, 0.0, -0.1]), plan)    # at the estimate: go on down
+    assert chunk.info["goal_index"] == 0 and chunk.data[0, 3] == 0.0
+    np.testing.assert_allclose(chunk.info["target"], [0.0, 0.0, -0.15], atol=1e-6)
+    assert chunk.data[0, 2] < -0.4
+    for _ in range(3):                                              # blocked at -0.12: contact
+        chunk = servo.predict(_observation([0.0, 0.0, -0.12]), plan)
+    assert chunk.info["goal_index"] == 0
+    chunk = servo.predict(_observation([0.0, 0.0, -0.12]), plan)    # stalled: close, hold
+    np.testing.assert_allclose(chunk.data[0], [0.0, 0.0, 0.0, 0.8], atol=1e-6)
+    servo.predict(_observation([0.0, 0.0, -0.12]), plan)
+    chunk = servo.predict(_observation([0.0, 0.0, -0.12]), plan)
+    assert chunk.info["goal_index"] == 1 and chunk.data[0, 2] > 0.9    # lift, closed
+    np.testing.assert_allclose(chunk.info["target"], [0.0, 0.0, 0.1], atol=1e-6)
 
 
 def test_a_still_plan_keeps_the_hand_where_it_is():

@@ -6,10 +6,13 @@ taking. Those are the plan's waypoints (AVDC's subgoals, read by a network inste
 flow). Every step the hand moves towards the current waypoint (AVDC's proportional control:
 clip(gain * error)); a waypoint is reached within `reach` m (`grip_reach` when it changes the
 gripper, so a grasp closes at the object) or when the hand has stalled for `stall_steps` steps
-(pushing against something). On reaching it the gripper takes its effort; after a change the
-hand holds still for `grip_wait` steps while the fingers move. After the last waypoint the
-predictor asks for a new plan. Nothing but the plan says where to go: a plan that imagines
-nothing (the current frame repeated) keeps the hand where it is.
+(pushing against something). A grasp (a waypoint that closes the gripper) is aimed
+`grasp_descent` below its estimate, so it closes when the fingers meet the object or the table:
+one plan frame's hand height is read a few centimetres high, and closing there grips air. On
+reaching it the gripper takes its effort; after a change the hand holds still for `grip_wait`
+steps while the fingers move. After the last waypoint the predictor asks for a new plan.
+Nothing but the plan says where to go: a plan that imagines nothing (the current frame
+repeated) keeps the hand where it is.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ class GoalServoConfig:
     reach: float = 0.02             # a waypoint is reached within this distance ...
     grip_reach: float = 0.01        # ... or this one when it changes the gripper
     grip_wait: int = 8              # steps to hold still while the fingers move
-    close_above: float = 0.3        # an effort above this closes the gripper
+    close_above: float = 0.5        # an effort above this closes the gripper
     grip_effort: float = 0.8        # the effort a closed gripper keeps
+    grasp_descent: float = 0.05     # a closing waypoint is aimed this far below its estimate
     stall_steps: int = 10           # a waypoint counts as reached after this many still steps
     stall_distance: float = 0.001   # a step moving less than this is still
     dt: float = METAWORLD_DT        # control period (s)
@@ -84,6 +88,13 @@ class GoalServoPredictor:
     def _closed(self, effort: float) -> bool:
         return effort > self.config.close_above
 
+    def _target(self, index: int) -> np.ndarray:
+        """Waypoint ``index``'s hand position; a grasp (it closes the gripper) aimed lower."""
+        target = self.waypoints[index, :3].copy()
+        if self._closed(self.waypoints[index, 3]) and not self._closed(self._gripper):
+            target[2] -= self.config.grasp_descent
+        return target
+
     def predict(self, observation: PredictorObservation,
                 plan_frames: np.ndarray) -> ActionChunk:
         """One action (1, 4) towards the current waypoint, with the gripper effort."""
@@ -97,7 +108,7 @@ class GoalServoPredictor:
         self._last_hand = hand
         last = len(self.waypoints) - 1
         while self.index <= last and not self._hold:
-            target, effort = self.waypoints[self.index, :3], self.waypoints[self.index, 3]
+            target, effort = self._target(self.index), self.waypoints[self.index, 3]
             toggles = self._closed(effort) != self._closed(self._gripper)
             reach = config.grip_reach if toggles else config.reach
             near = np.linalg.norm(target - hand) <= reach
@@ -109,7 +120,7 @@ class GoalServoPredictor:
                 self._hold = config.grip_wait
             self.index += 1
         current = self.waypoints[min(self.index, last)]
-        target = current[:3]
+        target = self._target(min(self.index, last))
         if self._hold > 0:
             self._hold -= 1
             delta = np.zeros(3)
