@@ -18,6 +18,7 @@ from dts_planner.models import random_video_model, UNetConfig, VideoModelConfig
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.planning import VideoPlanner
 from dts_planner.planning.factory import build_planner
+from dts_planner.predictors import DEFAULT_KIND
 
 TINY_VIDEO = VideoModelConfig(
     image_size=(32, 32), num_frames=3,
@@ -52,13 +53,13 @@ def test_parsers() -> None:
         "corner", "corner2", "corner3"]
     jobs = plan_jobs(parse_args(["--tasks", "reach", "--cameras", "corner", "--seeds", "3",
                                  "--sampler", "ddpm", "--budgets", "0.4"]))
-    assert [job[3] for job in jobs] == ["optical_flow/ddpm", "optical_flow/budget-0.4s"]
+    assert [job[3] for job in jobs] == [f"{DEFAULT_KIND}/ddpm", f"{DEFAULT_KIND}/budget-0.4s"]
 
 
 def test_closed_loop_smoke_and_resume(planner, tmp_path) -> None:
     log = tmp_path / "episodes.jsonl"
     results, reference = evaluate(_args(), planner, log=EpisodeLog(log))
-    (episode,) = results["optical_flow/dts"]
+    (episode,) = results[f"{DEFAULT_KIND}/dts"]
     assert episode.actions_in_space and episode.camera == "corner"
     assert 1 <= episode.steps <= 8
     assert 1 <= len(episode.plans) <= 2
@@ -69,13 +70,13 @@ def test_closed_loop_smoke_and_resume(planner, tmp_path) -> None:
     table = report(results, reference, tmp_path)
     assert table.count("\n") == 2 + 2  # header, rule, task row, "all" row
     assert (tmp_path / "summary.csv").read_text().startswith("method,task,episodes")
-    assert (tmp_path / "optical_flow_dts.gif").stat().st_size > 0
+    assert (tmp_path / f"{DEFAULT_KIND}_dts.gif").stat().st_size > 0
     logged, logged_reference = load_log(log)
     assert logged_reference == reference
-    assert [(e.success, e.steps, e.plans) for e in logged["optical_flow/dts"]] == [
+    assert [(e.success, e.steps, e.plans) for e in logged[f"{DEFAULT_KIND}/dts"]] == [
         (episode.success, episode.steps, episode.plans)]
     again, _ = evaluate(_args("--seeds", "1000,1001"), planner, log=EpisodeLog(log))  # resumes
-    assert [e.seed for e in again["optical_flow/dts"]] == [1000, 1001]
+    assert [e.seed for e in again[f"{DEFAULT_KIND}/dts"]] == [1000, 1001]
     assert len(log.read_text().splitlines()) == 2
 
 
@@ -103,7 +104,7 @@ def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
 
     def outcome(results: dict) -> list:
         return [(e.seed, e.success, e.steps, len(e.plans), [p.nfe for p in e.plans])
-                for e in results["optical_flow/ddim:num_steps=2"]]
+                for e in results[f"{DEFAULT_KIND}/ddim:num_steps=2"]]
     assert outcome(direct) == outcome(via_ros)
     assert outcome(direct)[0][1], "the shipped model solves faucet-close seed 2 in 150 steps"
 

@@ -48,7 +48,8 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     """No plan: ask for one (stamp of the observation); the plan -> chunk and cmd_vel."""
     predictor = ros.add_node(ActionPredictorNode(
         context=ros.context, namespace="/nav", parameter_overrides=overrides({
-            "device": "cpu", "autostart": False, "predictor.mode": "navigation",
+            "device": "cpu", "autostart": False, "predictor.type": "optical_flow",
+            "predictor.mode": "navigation",
             "predictor.frame_id": "base_link", "predictor.linear_speed": 0.3,
             "predictor.angular_speed": 0.7})))
     assert autostart(predictor)
@@ -100,7 +101,8 @@ def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) ->
     """An observation is used once its step's status came; old-episode plans are ignored."""
     predictor = ros.add_node(ActionPredictorNode(
         context=ros.context, namespace="/episode", parameter_overrides=overrides({
-            "device": "cpu", "autostart": False, "predictor.mode": "navigation",
+            "device": "cpu", "autostart": False, "predictor.type": "optical_flow",
+            "predictor.mode": "navigation",
             "predictor.episode_source": "simulator"})))
     assert autostart(predictor)
     planner = FakePlanner(ros, "/episode")
@@ -162,6 +164,8 @@ def test_configure_builds_the_chosen_predictor_or_fails_clearly(ros) -> None:
 
     policy = configure("/dp", **{"predictor.type": "diffusion_policy"})
     assert type(policy._policy.predictor).__name__ == "DiffusionPolicyPredictor"
+    servo = configure("/gs", **{"predictor.type": "goal_servo"})   # the default, shipped head
+    assert type(servo._policy.predictor).__name__ == "GoalServoPredictor"
     missing = configure("/dp_missing", **{"predictor.type": "diffusion_policy",
                                           "predictor.checkpoint_path": "/no/policy.pt"})
     assert missing._policy is None and "/no/policy.pt" in missing._error

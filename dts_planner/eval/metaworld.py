@@ -41,7 +41,7 @@ from dts_planner.eval.policy_report import (
     ALL_TASKS, markdown_table, paper_table, summarize, write_csv, write_gif)
 from dts_planner.planning.sampler_choice import SamplerChoice
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, plan_seed
-from dts_planner.predictors import make_predictor, PLAN_KINDS, PREDICTOR_KINDS
+from dts_planner.predictors import DEFAULT_KIND, make_predictor, PLAN_KINDS, PREDICTOR_KINDS
 from dts_planner.sim import AVDC_CAMERAS, AVDC_TASKS, instruction_for, task_key
 
 ORACLE = "oracle"
@@ -285,7 +285,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budgets", nargs="*", type=float, default=[], metavar="S",
                         help="latency-budget methods: each plan uses the calibrated "
                         "configuration that fits S seconds (needs the model's calibration)")
-    parser.add_argument("--predictor", choices=PREDICTOR_KINDS, default="optical_flow")
+    parser.add_argument("--predictor", choices=PREDICTOR_KINDS, default=DEFAULT_KIND)
     parser.add_argument("--model", default=None, help="video model checkpoint (default: shipped)")
     parser.add_argument("--policy", default=None,
                         help="diffusion policy weights (default: shipped)")

@@ -20,7 +20,7 @@ BASELINE_KINDS = ("expert", "random", "no_plan")
 blind to the plan (it gets the current frame repeated as its plan)."""
 PREDICTOR_KINDS = (*PLAN_KINDS, *BASELINE_KINDS)
 MODES = ("manipulation", "navigation")
-DEFAULT_KIND = "optical_flow"
+DEFAULT_KIND = "goal_servo"
 """The predictor a plain evaluation and `config/planner.yaml` use."""
 
 _FLOW_PARTS = {"rgb", "depth", "object_mask", "hand_pos", "intrinsics", "cam_to_world"}

@@ -25,6 +25,7 @@ import torch
 
 from dts_planner.common.images import write_gif, write_strip
 from dts_planner.diffusion import parse_spec
+from dts_planner.predictors import PLAN_KINDS
 from dts_planner.ros import parameters
 from dts_planner.ros.image_conversion import image_to_rgb, with_source_frame
 from dts_planner.ros.policy_graph import GraphEpisode, PolicyGraph
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sampler", type=parse_spec, default=None,
                         help="sampler spec, e.g. dts or ddim:num_steps=10 (default: the params "
                         "file's)")
-    parser.add_argument("--action-predictor", choices=("optical_flow", "diffusion_policy"),
+    parser.add_argument("--action-predictor", choices=PLAN_KINDS,
                         help="action predictor (default: the params file's)")
     parser.add_argument("--params-file", default=str(parameters.default_params_file()),
                         help="parameters YAML shared by the nodes")

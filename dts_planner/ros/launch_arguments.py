@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from dts_planner.predictors import PLAN_KINDS
+
 #: (name, default, description, choices or None)
 ARGUMENTS: tuple[tuple[str, str, str, list[str] | None], ...] = (
     ("namespace", "", "namespace of all nodes (one per camera/robot)", None),
@@ -25,8 +27,8 @@ ARGUMENTS: tuple[tuple[str, str, str, list[str] | None], ...] = (
     ("depth_topic", "depth", "depth image topic, 32FC1 m or 16UC1 mm", None),
     ("camera_info_topic", "camera_info", "sensor_msgs/CameraInfo topic of the camera", None),
     ("instruction_topic", "instruction", "dts_msgs/Instruction topic", None),
-    ("action_predictor", "", "optical_flow or diffusion_policy (empty: params_file value)",
-     ["", "optical_flow", "diffusion_policy"]),
+    ("action_predictor", "", f"{', '.join(PLAN_KINDS)} (empty: params_file value)",
+     ["", *PLAN_KINDS]),
     ("sim", "false", "also start the Meta-World bridge (simulated arm and camera); the action "
      "predictor then takes its episodes from the bridge", ["true", "false"]),
     ("autostart", "", "configure + activate the lifecycle nodes on start (empty: params_file "

@@ -27,6 +27,7 @@ import yaml
 from dts_planner.diffusion import (
     NoiseSchedule, SamplerSettings, sampler_names, settings_class, settings_from_flat)
 import dts_planner.peers  # noqa: F401  (registers the peer samplers)
+from dts_planner.predictors import PLAN_KINDS
 from dts_planner.ros.qos import RELIABILITY_CHOICES
 
 PACKAGE = "dts_planner"
@@ -178,7 +179,7 @@ PREDICTOR_PARAMS = (
     _DIAGNOSTICS_PERIOD,
     _NO_INPUT_WARN,
     _INVALID_WARN,
-    ParamSpec("predictor.type", "action predictor", choices=("optical_flow", "diffusion_policy")),
+    ParamSpec("predictor.type", "action predictor", choices=PLAN_KINDS),
     ParamSpec("predictor.mode", "robot kind", choices=("manipulation", "navigation")),
     ParamSpec("predictor.checkpoint_path",
               "diffusion-policy checkpoint; empty = the embedded default"),

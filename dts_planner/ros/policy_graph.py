@@ -255,8 +255,8 @@ def evaluate_via_ros(args: Any, log: EpisodeLog,
     `bridge`: extra bridge parameters (tests re-publish the paused state every 20 ms).
     """
     if args.predictor not in PLAN_KINDS or ORACLE in args.sampler:
-        raise SystemExit("--via ros runs the video model: --predictor optical_flow or "
-                         "diffusion_policy with sampler specs (no oracle)")
+        raise SystemExit(f"--via ros runs the video model: --predictor {' | '.join(PLAN_KINDS)} "
+                         "with sampler specs (no oracle)")
     planner = {"device": args.device, "model_path": args.model or "", "seed": -1}
     predictor = {"device": args.device, "predictor.type": args.predictor,
                  "predictor.checkpoint_path": args.policy or "",
