@@ -198,16 +198,17 @@ class BudgetChooser:
     over all configurations, per sampler (the spec's name: SRDS batches its calls, so it runs
     further under its calibrated time than DDIM) and per configuration; a configuration's
     prediction is multiplied by its own factor once it has run, else by its sampler's, else by
-    the global one (1 before any observation). The spread
-    of the plans around the prediction is learned the same way: a configuration's own once it
-    has run ``MIN_SPREAD_OBSERVATIONS`` plans, else that of the measured configuration nearest
-    in calibrated time, else ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the
-    prediction). What a plan did not take part in drifts toward the general estimate, as if it
-    had kept running at it: a sampler that did not run in ``SAMPLER_MEMORY`` plans, toward the
-    global factor; a configuration that did not run, toward its sampler's factor and the pooled
-    plan-to-plan forecast error of all configurations. So one dropped after
-    a slow plan is tried again once the recent plans say it fits, as if it had kept running,
-    instead of being judged forever on the plans that made it stop.
+    the global one (1 before any observation). The spread of the plans around the prediction
+    is learned the same way: a configuration's own once it has run ``MIN_SPREAD_OBSERVATIONS``
+    plans, else that of the measured configuration nearest in calibrated time, else
+    ``spread_prior`` (log units: 0.1 = the 95th percentile 1.18x the prediction).
+
+    What a plan did not take part in drifts toward the general estimate, as if it had kept
+    running at it: a sampler that did not run in ``SAMPLER_MEMORY`` plans, toward the global
+    factor; a configuration that did not run, toward its sampler's factor and the pooled
+    plan-to-plan forecast error of all configurations. So one dropped after a slow plan is
+    tried again once the recent plans say it fits, instead of being judged forever on the plans
+    that made it stop.
     """
 
     def __init__(self, candidates: Sequence[Candidate], *, headroom: float = 1.0,
