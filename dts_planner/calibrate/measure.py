@@ -37,7 +37,7 @@ from dts_planner.bench.common import machine_line
 from dts_planner.bench.samplers import measure_forward_costs
 from dts_planner.bench.sweeps import plan_psnr, Problem, run
 from dts_planner.calibration import (BudgetChooser, Calibration, MeasuredConfig, pareto_frontier,
-                                     rank_thresholds, ThresholdFit)
+                                     rank_thresholds, sampler_of, ThresholdFit)
 from dts_planner.diffusion import DTSSettings, parse_spec, SampleResult, SamplerSettings
 from dts_planner.models import VideoDiffusionModel
 
@@ -340,11 +340,6 @@ class ForwardCosts:
     def seconds(self) -> dict[int, float]:
         """Median seconds of one model call per batch size."""
         return {size: statistics.median(values) for size, values in sorted(self.samples.items())}
-
-
-def sampler_of(spec: str) -> str:
-    """Return the sampler name of a spec (``dts:chunk=6`` -> ``dts``)."""
-    return spec.partition(":")[0].strip()
 
 
 def calibrated_dts(calibration: Calibration, base: DTSSettings, target: float,

@@ -12,7 +12,7 @@ loads no torch (fitting thresholds for a settings object imports the sampler cor
 """
 
 from dts_planner.calibration.budget import (BudgetChooser, Candidate, Choice, CostModel,
-                                            pareto_frontier)
+                                            pareto_frontier, sampler_of)
 from dts_planner.calibration.file import (
     Calibration, calibration_path, CalibrationError, device_kind, file_sha256, find_calibration,
     FORMAT, hash_matches, locate_calibration, MeasuredConfig)
@@ -23,5 +23,6 @@ __all__ = [
     "BudgetChooser", "Calibration", "CalibrationError", "Candidate", "Choice", "CostModel",
     "FORMAT", "GROWTHS", "MeasuredConfig", "Replay", "ThresholdFit", "calibration_path",
     "device_kind", "file_sha256", "find_calibration", "fit_thresholds", "hash_matches",
-    "locate_calibration", "pareto_frontier", "rank_thresholds", "replay", "step_table",
+    "locate_calibration", "pareto_frontier", "rank_thresholds", "replay", "sampler_of",
+    "step_table",
 ]

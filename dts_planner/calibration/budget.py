@@ -236,7 +236,7 @@ class BudgetChooser:
         self.spread_prior = spread_prior
         self._global = _EMA(smoothing)
         self._per_sampler: dict[str, _EMA] = {}
-        self._sampler_age: dict[str, int] = {}
+        self._sampler_seen: dict[str, int] = {}   # sampler -> plan count at its last plan
         self._pooled_square_error = _EMA(smoothing)
         self._per_config: dict[str, _LogEMA] = {}
 
@@ -250,7 +250,7 @@ class BudgetChooser:
 
     def _shared_log_mean(self, spec: str) -> float:
         """Return the log factor of the sampler of ``spec``, else the global one (NaN: none)."""
-        sampler = self._per_sampler.get(_sampler_name(spec))
+        sampler = self._per_sampler.get(sampler_of(spec))
         return (sampler or self._global).value
 
     def predicted_s(self, spec: str) -> float:
@@ -306,12 +306,12 @@ class BudgetChooser:
         square_error = own.add(ratio)
         if math.isfinite(square_error):   # a first plan's error is the calibration's, not jitter
             self._pooled_square_error.add(square_error)
-        sampler = _sampler_name(spec)
+        sampler = sampler_of(spec)
         self._per_sampler.setdefault(sampler, _EMA(self.smoothing)).add(value)
         self._global.add(value)
+        self._sampler_seen[sampler] = self._global.count
         for name, ema in self._per_sampler.items():
-            self._sampler_age[name] = 0 if name == sampler else self._sampler_age[name] + 1
-            if self._sampler_age[name] > SAMPLER_MEMORY:
+            if self._global.count - self._sampler_seen[name] > SAMPLER_MEMORY:
                 ema.relax(self._global.value, keep)
         for other, ema in self._per_config.items():
             if other != spec:
@@ -322,7 +322,7 @@ class BudgetChooser:
         """Forget every observation (e.g. after the device or the graph changed)."""
         self._global = _EMA(self.smoothing)
         self._per_sampler.clear()
-        self._sampler_age.clear()
+        self._sampler_seen.clear()
         self._pooled_square_error = _EMA(self.smoothing)
         self._per_config.clear()
 
@@ -334,9 +334,9 @@ class BudgetChooser:
             raise ValueError(f"{spec!r} is not one of the chooser's configurations") from None
 
 
-def _sampler_name(spec: str) -> str:
-    """Return the sampler of a spec string ("srds" of "srds:num_steps=16")."""
-    return spec.split(":")[0]
+def sampler_of(spec: str) -> str:
+    """Return the sampler name of a spec (``srds:num_steps=16`` -> ``srds``)."""
+    return spec.partition(":")[0].strip()
 
 
 def pareto_frontier(candidates: Iterable[Candidate],

@@ -38,7 +38,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TYPE_CHECKING
 
-from dts_planner.calibration.budget import BudgetChooser, Candidate, CostModel
+from dts_planner.calibration.budget import BudgetChooser, Candidate, CostModel, sampler_of
 from dts_planner.calibration.thresholds import fit_thresholds, ThresholdFit
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ class Calibration:
         """Return the candidates (all, or those in ``specs``) with fidelity and predicted time."""
         wanted = None if specs is None else set(specs)
         return [Candidate(c.spec, c.fidelity_db,
-                          self.predict_s(c.batch_sizes, c.spec.partition(":")[0]), c.label)
+                          self.predict_s(c.batch_sizes, sampler_of(c.spec)), c.label)
                 for c in self.candidates if wanted is None or c.spec in wanted]
 
     def chooser(self, specs: Iterable[str] | None = None, **options: Any) -> BudgetChooser:
