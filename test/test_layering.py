@@ -5,7 +5,9 @@ Rules, for every module under dts_planner/:
 1. ROS-free core: only ``dts_planner.ros`` imports ROS (rclpy, launch, *_msgs, ...).
 2. Light data and training: importing a ``dts_planner.data`` or ``dts_planner.training``
    module loads no MuJoCo / Meta-World (its import-time closure, through package __init__s).
-3. Layers: a package imports only packages of LOWER layers (lazy imports inside functions
+3. Torch-free simulator bridge: importing ``dts_planner.ros.metaworld_bridge_node`` (a node
+   process of its own under ``ros2 launch ... sim:=true``) loads no torch or diffusers.
+4. Layers: a package imports only packages of LOWER layers (lazy imports inside functions
    count too; ``if TYPE_CHECKING:`` imports do not). A package's ``__main__`` (the command
    dispatcher, its composition root) is exempt: it may wire in higher layers, as
    ``python -m dts_planner.eval metaworld --via ros`` needs the ROS driver.
@@ -43,6 +45,9 @@ SIMULATOR = ("mujoco", "metaworld")
 LIGHT_PACKAGES = ("data", "training")
 #: Modules exempt from rule 2 because driving the simulator is their job.
 SIMULATOR_COMMANDS = {"dts_planner.data.generate_metaworld"}
+TORCH = ("torch", "diffusers")
+#: Rule 3: modules whose import-time closure must not reach TORCH.
+TORCH_FREE = {"dts_planner.ros.metaworld_bridge_node"}
 
 #: Known violations (module: rule detail), each with the owner who removes it.
 KNOWN_VIOLATIONS: set[str] = set()
@@ -134,14 +139,19 @@ def violations(root: Path, layers: list[set[str]] = LAYERS) -> set[str]:
                           f"{'higher' if level[package] > level[own] else 'same'} layer "
                           f"{package}")
         if own in LIGHT_PACKAGES and name not in SIMULATOR_COMMANDS:
-            heavy = _simulator_path(name, graph)
+            heavy = _import_path(name, graph, SIMULATOR)
             if heavy:
                 found.add(f"{name}: loads the simulator at import time via {' -> '.join(heavy)}")
+        if name in TORCH_FREE:
+            heavy = _import_path(name, graph, TORCH)
+            if heavy:
+                found.add(f"{name}: loads torch at import time via {' -> '.join(heavy)}")
     return found
 
 
-def _simulator_path(start: str, graph: dict[str, list[Import]]) -> list[str]:
-    """Import chain from ``start`` to MuJoCo/Meta-World at import time, or []."""
+def _import_path(start: str, graph: dict[str, list[Import]], heavy: tuple[str, ...]
+                 ) -> list[str]:
+    """Import chain from ``start`` to a top-level package in ``heavy`` at import time, or []."""
     parents = {start: ""}
     queue = [start]
     while queue:
@@ -153,7 +163,7 @@ def _simulator_path(start: str, graph: dict[str, list[Import]]) -> list[str]:
             if target in parents:
                 continue
             parents[target] = module
-            if target.split(".")[0] in SIMULATOR:
+            if target.split(".")[0] in heavy:
                 chain = [target]
                 while parents[chain[-1]]:
                     chain.append(parents[chain[-1]])
@@ -189,6 +199,12 @@ PLANTED = {
                                           "dts_planner.training.bad_heavy: loads the simulator "
                                           "at import time via dts_planner.training.bad_heavy "
                                           "-> dts_planner.sim.heavy -> mujoco"),
+    "dts_planner/ros/metaworld_bridge_node.py": ("from dts_planner.ros import parameters\n",
+                                                 "dts_planner.ros.metaworld_bridge_node: loads "
+                                                 "torch at import time via dts_planner.ros."
+                                                 "metaworld_bridge_node -> dts_planner.ros."
+                                                 "parameters -> dts_planner.diffusion.core -> "
+                                                 "torch"),
 }
 CLEAN = {
     "dts_planner/__init__.py": "",
@@ -196,7 +212,9 @@ CLEAN = {
     "dts_planner/sim/heavy.py": "import mujoco\n",
     "dts_planner/peers/__init__.py": "from dts_planner.diffusion import core\n",
     "dts_planner/peers/x.py": "", "dts_planner/peers/y.py": "",
-    "dts_planner/diffusion/__init__.py": "", "dts_planner/diffusion/core.py": "",
+    "dts_planner/diffusion/__init__.py": "", "dts_planner/diffusion/core.py": "import torch\n",
+    "dts_planner/ros/__init__.py": "",
+    "dts_planner/ros/parameters.py": "import rclpy\nfrom dts_planner.diffusion import core\n",
     "dts_planner/models/__init__.py": "", "dts_planner/planning/__init__.py": "",
     "dts_planner/training/__init__.py": "",
     "dts_planner/training/lazy.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"

@@ -7,10 +7,10 @@ from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 import pytest
 
 from dts_planner.diffusion import NoiseSchedule, sampler_names, settings_class
-from dts_planner.ros import parameters
-from dts_planner.ros.parameters import (
-    ALL_PARAMS as ALL_SPECS, check_values, load_defaults, PLANNER_PARAMS, sampler_reasons,
-    sampler_settings)
+from dts_planner.ros import parameters, planner_parameters
+from dts_planner.ros.parameters import check_values, load_defaults
+from dts_planner.ros.planner_parameters import (
+    ALL_PARAMS as ALL_SPECS, PLANNER_PARAMS, sampler_reasons, sampler_settings)
 from dts_planner.ros.launch_arguments import ARGUMENTS, parameter_overrides
 from dts_planner.ros.qos import latched_qos, make_qos
 
@@ -35,9 +35,9 @@ def test_defaults_pass_their_own_checks(name: str) -> None:
 def test_every_default_sampler_builds() -> None:
     """The YAML's settings validate and build every sampler the planner offers."""
     defaults = load_defaults()
-    assert parameters.SAMPLERS == tuple(sampler_names())
+    assert planner_parameters.SAMPLERS == tuple(sampler_names())
     assert not sampler_reasons(defaults, NoiseSchedule.avdc())
-    for name in parameters.SAMPLERS:
+    for name in planner_parameters.SAMPLERS:
         assert sampler_settings(defaults, name).build().name
 
 

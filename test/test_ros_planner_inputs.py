@@ -21,12 +21,12 @@ from ros_helpers import camera_image, overrides, stamp, start_planner, TINY_PLAN
 from test_ros_planner_node import Probe
 
 from dts_planner.diffusion import NoiseSchedule
-from dts_planner.ros import parameters
+from dts_planner.ros import parameters, planner_parameters
 from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.parameters import ParameterError
 from dts_planner.ros.planner_node import PlannerNode
 
-SAMPLER_PREFIXES = tuple(f"{name}." for name in parameters.SAMPLERS)
+SAMPLER_PREFIXES = tuple(f"{name}." for name in planner_parameters.SAMPLERS)
 #: Read-only values that change what is planned: activated and planned with (tiny model).
 PLANNING_READ_ONLY = ("image_size", "warmup_runs")
 
@@ -60,7 +60,7 @@ def plan_once(ros, probe: Probe, planner: PlannerNode, seed: int) -> PlanDiagnos
 
 def sample_directly(planner: PlannerNode) -> None:
     """Plan with the node's current sampler settings through its own sampling path."""
-    planner._choose_sampler(parameters.current(planner, parameters.PLANNER_PARAMS))
+    planner._choose_sampler(parameters.current(planner, planner_parameters.PLANNER_PARAMS))
     plan = compute_thread().call(planner._sample, np.zeros((16, 16, 3), np.uint8),
                                  "open the door", 0)
     assert plan.frames.shape[0] % 7 == 0 and plan.stats.nfe >= 1   # block plans: 7 per block
@@ -75,19 +75,19 @@ def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
     assert probe.request.wait_for_service(10.0)
     defaults = {**parameters.load_defaults(), **TINY_PLANNER}
     checked = planned = 0
-    for spec in parameters.PLANNER_PARAMS:
+    for spec in planner_parameters.PLANNER_PARAMS:
         if not spec.runtime:
             continue
         sampler = spec.name.split(".")[0] if spec.name.startswith(SAMPLER_PREFIXES) else "ddim"
         for value in candidates(spec, defaults[spec.name]):
             assert planner.set_parameters_atomically(overrides(
-                {"sampler": sampler, **{k: defaults[k] for k in parameters.ALL_PARAMS
+                {"sampler": sampler, **{k: defaults[k] for k in planner_parameters.ALL_PARAMS
                                         if k.startswith(sampler + ".")}})).successful
-            values = {**parameters.current(planner, parameters.PLANNER_PARAMS),
+            values = {**parameters.current(planner, planner_parameters.PLANNER_PARAMS),
                       spec.name: value}
             expected = spec.check(value) is None and not (
                 spec.name.startswith(SAMPLER_PREFIXES)
-                and parameters.sampler_reasons(values, NoiseSchedule.avdc())) and not (
+                and planner_parameters.sampler_reasons(values, NoiseSchedule.avdc())) and not (
                 spec.name == "latency_budget_s" and value > 0)   # no calibration: random model
             result = planner.set_parameters_atomically([Parameter(spec.name, value=value)])
             checked += 1
@@ -112,7 +112,7 @@ def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
 
 def test_every_read_only_value_at_and_past_its_bounds(ros) -> None:
     defaults = parameters.load_defaults()
-    for spec in parameters.PLANNER_PARAMS:
+    for spec in planner_parameters.PLANNER_PARAMS:
         if spec.runtime or (spec.bounds is None and not spec.choices):
             continue
         for value in candidates(spec, defaults[spec.name]):

@@ -3,8 +3,9 @@
     python -m dts_planner.ros.interface_docs            # rewrite the generated blocks
     python -m dts_planner.ros.interface_docs --check    # exit 1 if the docs drifted
 
-The tables come from the declarations (`dts_planner.ros.parameters`: descriptions, ranges,
-choices, read-only; the sampler parameters from the sampler registry), the defaults from
+The tables come from the declarations (`dts_planner.ros.parameters` and
+`planner_parameters`: descriptions, ranges, choices, read-only; the sampler parameters from
+the sampler registry), the defaults from
 config/planner.yaml and the launch arguments from `dts_planner.ros.launch_arguments`, so the
 docs cannot drift from the running nodes: a test compares them.
 """
@@ -17,7 +18,7 @@ import re
 import sys
 from typing import Any, Iterable
 
-from dts_planner.ros import parameters
+from dts_planner.ros import parameters, planner_parameters
 from dts_planner.ros.launch_arguments import ARGUMENTS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ros_interface.md"
@@ -62,9 +63,9 @@ def launch_table() -> str:
 
 def blocks() -> dict[str, str]:
     """Every generated block by name."""
-    shared = {spec.name for spec in parameters.PLANNER_PARAMS}
+    shared = {spec.name for spec in planner_parameters.PLANNER_PARAMS}
     return {
-        "planner_parameters": parameter_table(parameters.PLANNER_PARAMS),
+        "planner_parameters": parameter_table(planner_parameters.PLANNER_PARAMS),
         "predictor_parameters": parameter_table(
             spec for spec in parameters.PREDICTOR_PARAMS if spec.name not in shared),
         "predictor_shared": ", ".join(f"`{spec.name}`" for spec in parameters.PREDICTOR_PARAMS

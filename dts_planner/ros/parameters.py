@@ -1,12 +1,12 @@
-"""Parameter specifications of the nodes; defaults come from config/planner.yaml.
+"""Parameter machinery of the nodes and the action predictor's and bridge's specifications.
 
 Each node declares its parameters from a list of `ParamSpec` (description, choices, range,
 read-only) with the default taken from the params file, so `config/planner.yaml` is the single
-source of defaults and `ros2 param describe` shows what every parameter means. The sampler
-parameters (`<sampler>.<setting>`) are generated from the sampler registry's settings classes
-(`dts_planner.diffusion.settings_class`), so a registered sampler is a ROS choice with all of
-its settings. docs/ros_interface.md's tables are generated from these lists
-(`python -m dts_planner.ros.interface_docs`).
+source of defaults and `ros2 param describe` shows what every parameter means. The planner's
+list, with the sampler parameters generated from the sampler registry, is in
+`dts_planner.ros.planner_parameters`; this module loads no torch, so the Meta-World bridge
+starts without the diffusion stack. docs/ros_interface.md's tables are generated from these
+lists (`python -m dts_planner.ros.interface_docs`).
 """
 
 from __future__ import annotations
@@ -24,16 +24,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 import yaml
 
-from dts_planner.diffusion import (
-    NoiseSchedule, SamplerSettings, sampler_names, settings_class, settings_from_flat)
-import dts_planner.peers  # noqa: F401  (registers the peer samplers)
 from dts_planner.predictors import PLAN_KINDS
 from dts_planner.ros.qos import RELIABILITY_CHOICES
 
 PACKAGE = "dts_planner"
-SAMPLERS = tuple(sampler_names())
-REPLAN_POLICIES = ("on_demand", "continuous", "periodic")
-DTYPES = ("float32", "float16", "bfloat16")
 EPISODE_SOURCES = ("instruction", "simulator")
 INT32_MAX = 2**31 - 1
 #: Parameters rclpy declares on every node; overrides of them are not typos.
@@ -103,82 +97,32 @@ class ParamSpec:
         return None
 
 
-def sampler_specs() -> tuple[ParamSpec, ...]:
-    """`<sampler>.<setting>` parameters of every registered sampler (all runtime-tunable)."""
-    return tuple(ParamSpec(info.key, info.description, info.bounds, info.choices, runtime=True)
-                 for name in SAMPLERS for info in settings_class(name).parameters())
-
-
-_AUTOSTART = ParamSpec(
+# Specifications shared by the planner (planner_parameters) and the action predictor.
+AUTOSTART = ParamSpec(
     "autostart", "configure and activate on start-up, without a lifecycle manager")
-_DEVICE = ParamSpec("device", "torch device, e.g. cuda:0, cuda:1 or cpu")
-_CPU_FALLBACK = ParamSpec(
+DEVICE = ParamSpec("device", "torch device, e.g. cuda:0, cuda:1 or cpu")
+CPU_FALLBACK = ParamSpec(
     "allow_cpu_fallback", "run on the CPU (with a WARN) when CUDA is asked for but absent")
-_IMAGE_RELIABILITY = ParamSpec(
+IMAGE_RELIABILITY = ParamSpec(
     "image_qos.reliability", "camera subscription reliability", choices=RELIABILITY_CHOICES)
-_OUTPUT_DEPTH = ParamSpec("output_qos_depth", "queue depth of the RELIABLE outputs", (1, 1000))
-_DIAGNOSTICS_PERIOD = ParamSpec(
+OUTPUT_DEPTH = ParamSpec("output_qos_depth", "queue depth of the RELIABLE outputs", (1, 1000))
+DIAGNOSTICS_PERIOD = ParamSpec(
     "diagnostics_period_s", "s between /diagnostics messages", (0.1, 60.0))
-_NO_INPUT_WARN = ParamSpec("no_input_warn_s", "s without input before /diagnostics turns WARN",
-                           (0.1, 3600.0), runtime=True)
-_INVALID_WARN = ParamSpec(
+NO_INPUT_WARN = ParamSpec("no_input_warn_s", "s without input before /diagnostics turns WARN",
+                          (0.1, 3600.0), runtime=True)
+INVALID_WARN = ParamSpec(
     "invalid_input_warn_fraction", "/diagnostics turns WARN when more than this fraction of the "
     "input messages of the last 10 s were dropped as invalid", (0.0, 1.0), runtime=True)
 
-PLANNER_PARAMS = (
-    _AUTOSTART,
-    ParamSpec("model_path", "video model checkpoint; empty = the embedded default model"),
-    ParamSpec("model_preset", "architecture preset: with model_path, the config of a checkpoint"
-              " that has none (AVDC releases: avdc_metaworld, avdc_thor, avdc_bridge); without"
-              " model_path, a RANDOM-weight model (tests, benchmarks); empty = from checkpoint"),
-    ParamSpec("text_encoder", "text encoder name; 'default' = the one the model was trained with"),
-    ParamSpec("image_size", "square px of a model_preset model; 0 = the preset's own (for a "
-              "checkpoint: 0 or its size)", (0, 256)),
-    _DEVICE,
-    _CPU_FALLBACK,
-    ParamSpec("dtype", "compute dtype (autocast; weights stay float32); float16 needs CUDA",
-              choices=DTYPES),
-    ParamSpec("warmup_runs", "plans run on a blank image at activation", bounds=(0, 10)),
-    ParamSpec("sampler", "diffusion sampler", choices=SAMPLERS, runtime=True),
-    ParamSpec("seed", "noise seed per plan; -1 = fresh noise every plan (a request_plan call "
-              "with its own seed overrides it)", bounds=(-1, INT32_MAX), runtime=True),
-    *sampler_specs(),
-    ParamSpec("latency_budget_s", "s; > 0: each plan uses the calibrated configuration with "
-              "the best fidelity whose predicted time fits this budget (needs a calibration "
-              "file of the model); 0 = off: the sampler parameters", (0.0, 3600.0),
-              runtime=True),
-    ParamSpec("calibration_dir", "directory searched first for the model's calibration file "
-              "(python -m dts_planner.calibrate); empty = next to the checkpoint only"),
-    ParamSpec("replan_policy", "when to plan: on_demand = on request_plan calls; continuous = "
-              "every fresh frame once the previous plan is done; periodic = every "
-              "replan_period_s", choices=REPLAN_POLICIES, runtime=True),
-    ParamSpec("replan_period_s", "s between plans for replan_policy=periodic", (0.01, 3600.0),
-              runtime=True),
-    ParamSpec("max_image_age_s", "s; frames older than this when planning starts are dropped "
-              "and counted (a frame is some ms old by then: at least 0.05)", (0.05, 3600.0),
-              runtime=True),
-    ParamSpec("max_stamp_future_s", "s; frames stamped further than this in the future (and "
-              "frames with negative stamps) are dropped and counted", (0.0, 3600.0),
-              runtime=True),
-    ParamSpec("frame_dt_s", "s between imagined frames (VideoPlan.frame_dt)", (1e-4, 3600.0),
-              runtime=True),
-    _IMAGE_RELIABILITY,
-    ParamSpec("image_qos.depth", "camera subscription queue depth", (1, 100)),
-    _OUTPUT_DEPTH,
-    _DIAGNOSTICS_PERIOD,
-    _NO_INPUT_WARN,
-    _INVALID_WARN,
-)
-
 PREDICTOR_PARAMS = (
-    _AUTOSTART,
-    _DEVICE,
-    _CPU_FALLBACK,
-    _IMAGE_RELIABILITY,
-    _OUTPUT_DEPTH,
-    _DIAGNOSTICS_PERIOD,
-    _NO_INPUT_WARN,
-    _INVALID_WARN,
+    AUTOSTART,
+    DEVICE,
+    CPU_FALLBACK,
+    IMAGE_RELIABILITY,
+    OUTPUT_DEPTH,
+    DIAGNOSTICS_PERIOD,
+    NO_INPUT_WARN,
+    INVALID_WARN,
     ParamSpec("predictor.type", "action predictor", choices=PLAN_KINDS),
     ParamSpec("predictor.mode", "robot kind", choices=("manipulation", "navigation")),
     ParamSpec("predictor.checkpoint_path",
@@ -216,10 +160,6 @@ BRIDGE_PARAMS = (
               runtime=True),
     ParamSpec("sim.frame_id", "frame_id of the camera image, depth and CameraInfo"),
 )
-
-ALL_PARAMS = {spec.name: spec for specs in (PLANNER_PARAMS, PREDICTOR_PARAMS, BRIDGE_PARAMS)
-              for spec in specs}
-"""Every parameter of the package's nodes by name (the shared params file holds them all)."""
 
 
 def default_params_file() -> Path:
@@ -280,7 +220,7 @@ def declare(node: Node, specs: Iterable[ParamSpec]) -> None:
             raise ParameterError(
                 f"parameter {spec.name}={given!r} refused: must be a {kind} {spec.allowed()}; "
                 f"restart the node with a valid value")
-    unknown = sorted(name for name in overrides if name not in ALL_PARAMS
+    unknown = sorted(name for name in overrides if name not in defaults
                      and name not in _RCLPY_PARAMETERS and not name.startswith("qos_overrides."))
     for name in unknown:
         node.get_logger().warning(f"unknown parameter '{name}' ignored (a typo? `ros2 param "
@@ -297,22 +237,6 @@ def check_values(specs: Iterable[ParamSpec], values: Mapping[str, Any]) -> list[
     by_name = {spec.name: spec for spec in specs}
     return [reason for name, value in values.items() if name in by_name
             for reason in [by_name[name].check(value)] if reason]
-
-
-def sampler_settings(values: Mapping[str, Any], name: str | None = None) -> SamplerSettings:
-    """Build the settings of sampler `name` (default values['sampler']) from flat values."""
-    return settings_from_flat(name or values["sampler"], values)
-
-
-def sampler_reasons(values: Mapping[str, Any], schedule: NoiseSchedule) -> list[str]:
-    """Why the settings of ANY registered sampler in `values` cannot plan with `schedule`."""
-    reasons = []
-    for name in SAMPLERS:
-        try:
-            reasons += sampler_settings(values, name).validate(schedule)
-        except ValueError as error:
-            reasons.append(str(error))
-    return list(dict.fromkeys(reasons))   # block_speculative repeats its target's reasons
 
 
 def result(reasons: list[str]) -> SetParametersResult:

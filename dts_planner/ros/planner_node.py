@@ -30,7 +30,7 @@ from dts_planner.planning import Plan, VideoPlanner
 from dts_planner.planning.factory import (
     build_planner, check_model_source, find_model_calibration)
 from dts_planner.planning.sampler_choice import PlanSampler, SamplerChoice
-from dts_planner.ros import parameters
+from dts_planner.ros import parameters, planner_parameters
 from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.device import (
     compute_precision, describe_device, free_memory, resolve_dtype, select_device)
@@ -43,7 +43,7 @@ from dts_planner.ros.stamps import NS_PER_S, stamp_ns, stamp_problem
 from dts_planner.ros.worker import LatestSlot
 from dts_planner.ros.worker_node import LOG_THROTTLE_S, WorkerLifecycleNode
 
-_SAMPLER_PREFIXES = tuple(f"{name}." for name in parameters.SAMPLERS) + ("sampler",)
+_SAMPLER_PREFIXES = tuple(f"{name}." for name in planner_parameters.SAMPLERS) + ("sampler",)
 
 
 @dataclass(frozen=True)
@@ -108,15 +108,15 @@ class PlannerNode(WorkerLifecycleNode):
         self._device = torch.device("cpu")
         self._dtype = torch.float32
         self._model_id = ""
-        super().__init__(node_name, parameters.PLANNER_PARAMS, **kwargs)
+        super().__init__(node_name, planner_parameters.PLANNER_PARAMS, **kwargs)
         self.add_on_set_parameters_callback(self._validate_update)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Validate every parameter, the device and the model source; create the publishers."""
-        values = parameters.current(self, parameters.PLANNER_PARAMS)
-        reasons = parameters.check_values(parameters.PLANNER_PARAMS, values)
-        reasons += parameters.sampler_reasons(values, NoiseSchedule.avdc())
+        values = parameters.current(self, planner_parameters.PLANNER_PARAMS)
+        reasons = parameters.check_values(planner_parameters.PLANNER_PARAMS, values)
+        reasons += planner_parameters.sampler_reasons(values, NoiseSchedule.avdc())
         warning = ""
         try:
             self._device, warning = select_device(values["device"], values["allow_cpu_fallback"])
@@ -145,7 +145,7 @@ class PlannerNode(WorkerLifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and warm up the model (on the compute thread), subscribe, start the worker."""
-        values = parameters.current(self, parameters.PLANNER_PARAMS)
+        values = parameters.current(self, planner_parameters.PLANNER_PARAMS)
         try:
             loaded, warm = compute_thread().call(self._load_model, values)
         except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
@@ -178,8 +178,9 @@ class PlannerNode(WorkerLifecycleNode):
         start = time.perf_counter()
         self._planner, self._model_id = build_planner(
             values["model_path"], values["model_preset"], values["image_size"],
-            values["text_encoder"], parameters.sampler_settings(values).build(), self._device)
-        reasons = parameters.sampler_reasons(values, self._planner.model.schedule)
+            values["text_encoder"], planner_parameters.sampler_settings(values).build(),
+            self._device)
+        reasons = planner_parameters.sampler_reasons(values, self._planner.model.schedule)
         if reasons:
             raise ValueError("sampler settings do not fit this model: " + "; ".join(reasons))
         self._dtype = resolve_dtype(values["dtype"], self._device)
@@ -229,10 +230,10 @@ class PlannerNode(WorkerLifecycleNode):
         model's schedule, in use or not, so switching `sampler` later always plans.
         """
         update = {p.name: p.value for p in params}
-        reasons = parameters.check_values(parameters.PLANNER_PARAMS, update)
+        reasons = parameters.check_values(planner_parameters.PLANNER_PARAMS, update)
         if not reasons and any(name.startswith(_SAMPLER_PREFIXES) for name in update):
-            values = parameters.current(self, parameters.PLANNER_PARAMS)
-            reasons = parameters.sampler_reasons({**values, **update}, self._schedule())
+            values = parameters.current(self, planner_parameters.PLANNER_PARAMS)
+            reasons = planner_parameters.sampler_reasons({**values, **update}, self._schedule())
         choice = self._choice
         if (not reasons and update.get("latency_budget_s", 0) > 0 and choice is not None
                 and not choice.budget_available):
@@ -241,7 +242,7 @@ class PlannerNode(WorkerLifecycleNode):
 
     def _choose_sampler(self, values: dict[str, Any]) -> PlanSampler:
         """Pick the next plan's settings (auto thresholds, latency budget); set the sampler."""
-        chosen = self._choice.for_plan(parameters.sampler_settings(values),
+        chosen = self._choice.for_plan(planner_parameters.sampler_settings(values),
                                        values["latency_budget_s"])
         if self._plan_sampler is None or chosen.settings != self._plan_sampler.settings:
             self.get_logger().info(f"sampler now {chosen.settings.spec()}"
@@ -335,7 +336,7 @@ class PlannerNode(WorkerLifecycleNode):
         request = self._requests.take()
         if request is not None:
             self._request = request
-        values = parameters.current(self, parameters.PLANNER_PARAMS)
+        values = parameters.current(self, planner_parameters.PLANNER_PARAMS)
         received = self._next_image(values)
         if received is None or self._planner is None:
             return False
