@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from dts_planner.ros import interface_docs, planner_parameters
+from dts_planner.ros import interface_docs, parameters, planner_parameters
 
 
 def test_the_docs_match_the_declarations() -> None:
     text = interface_docs.DOCS.read_text()
     assert interface_docs.render(text) == text, (
         "docs/ros_interface.md drifted; run: python -m dts_planner.ros.interface_docs")
-    for spec in planner_parameters.ALL_PARAMS.values():
+    for spec in (*planner_parameters.PLANNER_PARAMS, *parameters.PREDICTOR_PARAMS,
+                 *parameters.BRIDGE_PARAMS):
         assert f"| `{spec.name}` |" in text, spec.name
     assert "one of: dts, ddim, ddpm, dpm_solver, paradigms, srds, block_speculative" in text
     assert "| `sim.max_steps` | int | `500` |" in text

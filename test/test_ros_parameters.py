@@ -9,10 +9,13 @@ import pytest
 from dts_planner.diffusion import NoiseSchedule, sampler_names, settings_class
 from dts_planner.ros import parameters, planner_parameters
 from dts_planner.ros.parameters import check_values, load_defaults
-from dts_planner.ros.planner_parameters import (
-    ALL_PARAMS as ALL_SPECS, PLANNER_PARAMS, sampler_reasons, sampler_settings)
+from dts_planner.ros.planner_parameters import PLANNER_PARAMS, sampler_reasons, sampler_settings
 from dts_planner.ros.launch_arguments import ARGUMENTS, parameter_overrides
 from dts_planner.ros.qos import latched_qos, make_qos
+
+#: Every parameter of the package's nodes by name (the shared params file holds them all).
+ALL_SPECS = {spec.name: spec for specs in (
+    PLANNER_PARAMS, parameters.PREDICTOR_PARAMS, parameters.BRIDGE_PARAMS) for spec in specs}
 
 
 def test_yaml_is_the_single_source_of_defaults() -> None:

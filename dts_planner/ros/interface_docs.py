@@ -5,9 +5,9 @@
 
 The tables come from the declarations (`dts_planner.ros.parameters` and
 `planner_parameters`: descriptions, ranges, choices, read-only; the sampler parameters from
-the sampler registry), the defaults from
-config/planner.yaml and the launch arguments from `dts_planner.ros.launch_arguments`, so the
-docs cannot drift from the running nodes: a test compares them.
+the sampler registry), the defaults from config/planner.yaml and the launch arguments from
+`dts_planner.ros.launch_arguments`, so the docs cannot drift from the running nodes: a test
+compares them.
 """
 
 from __future__ import annotations

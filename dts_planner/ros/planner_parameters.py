@@ -1,4 +1,4 @@
-"""The planner node's parameters: its `ParamSpec` list, with one `<sampler>.<setting>` each.
+"""The planner node's parameters: its `ParamSpec` list, sampler settings included.
 
 The sampler parameters are generated from the sampler registry's settings classes
 (`dts_planner.diffusion.settings_class`), so a registered sampler is a ROS choice with all of
@@ -71,10 +71,6 @@ PLANNER_PARAMS = (
     parameters.NO_INPUT_WARN,
     parameters.INVALID_WARN,
 )
-
-ALL_PARAMS = {spec.name: spec for specs in (
-    PLANNER_PARAMS, parameters.PREDICTOR_PARAMS, parameters.BRIDGE_PARAMS) for spec in specs}
-"""Every parameter of the package's nodes by name (the shared params file holds them all)."""
 
 
 def sampler_settings(values: Mapping[str, Any], name: str | None = None) -> SamplerSettings:
