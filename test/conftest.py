@@ -105,6 +105,19 @@ def calibrated(tmp_path_factory):
     return checkpoint, digest, calibration, path
 
 
+@pytest.fixture(scope="session")
+def reach_shards(tmp_path_factory):
+    """Two expert reach episodes (corner camera, seeds 0-1, 16 px): a shard folder, read-only.
+
+    Generated once per test process (a MuJoCo run) for the trainers' and datasets' tests.
+    """
+    from dts_planner.data.generate_metaworld import generate
+
+    folder = tmp_path_factory.mktemp("reach_shards")
+    generate(folder, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Run every test with one torch thread, then restore the count."""

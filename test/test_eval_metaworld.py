@@ -91,7 +91,7 @@ def test_baselines_need_no_video_model(tmp_path) -> None:
 def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
     """The same episode, driven directly and through the nodes: same success, steps, plans."""
     from dts_planner.ros.policy_graph import evaluate_via_ros
-    args = parse_args(["--tasks", "faucet-close", "--cameras", "corner", "--seeds", "2",
+    args = parse_args(["--tasks", "handle-press", "--cameras", "corner", "--seeds", "1",
                        "--sampler", "ddim:num_steps=2", "--max-steps", "150", "--no-gif",
                        "--no-reference"])
     planner = build_planner("", "", 0, "default", DDPMSettings().build(),
@@ -106,7 +106,8 @@ def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
         return [(e.seed, e.success, e.steps, len(e.plans), [p.nfe for p in e.plans])
                 for e in results[f"{DEFAULT_KIND}/ddim:num_steps=2"]]
     assert outcome(direct) == outcome(via_ros)
-    assert outcome(direct)[0][1], "the shipped model solves faucet-close seed 2 in 150 steps"
+    (_, success, _, plans, _), = outcome(direct)
+    assert success and plans >= 2, "the shipped model solves handle-press 1, replanning on the way"
 
 
 def test_paper_table_wilson_intervals_and_paired_test() -> None:

@@ -46,35 +46,34 @@ def stop(process: subprocess.Popen, signals: tuple[int, ...]) -> tuple[float, in
 
 
 def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
-    planners = {number: start("dts_planner.ros.planner_node", f"/p{int(number)}", PLANNER)
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    """Each node gets its own signals: the planner (mid-plan) all that `ros2 launch` may send.
+
+    Ctrl-C under `ros2 launch` delivers SIGINT twice (terminal and launch), then launch escalates
+    to SIGTERM; both signals share one handler (spin.StopRequest), and the predictor's stop by
+    SIGTERM alone covers a SIGTERM that comes first.
+    """
+    planner = start("dts_planner.ros.planner_node", "/p", PLANNER)
     bridge = start("dts_planner.ros.metaworld_bridge_node", "/sim",
                    ["-p", "sim.resolution:=32", "-p", "sim.wait_for_actions:=false",
-                    "-p", "sim.rate_hz:=20.0"])
+                    "-p", "sim.rate_hz:=5.0"])
     predictor = start("dts_planner.ros.action_predictor_node", "/sim", ["-p", "device:=cpu"])
-    processes = [*planners.values(), bridge, predictor]
+    processes = [planner, bridge, predictor]
     try:
         probe = ros.node("shutdown_probe")
-        images = [probe.create_publisher(type(camera_image(probe)), f"/p{int(n)}/image",
-                                         make_qos("reliable", 1)) for n in planners]
-        instructions = [probe.create_publisher(Instruction, f"/p{int(n)}/instruction",
-                                               latched_qos()) for n in planners]
-        for publisher in instructions:
-            publisher.publish(Instruction(text="open the door"))
-        clients = [probe.create_client(RequestPlan, f"/p{int(n)}/request_plan")
-                   for n in planners]
-        assert all(client.wait_for_service(timeout_sec=120.0) for client in clients), [
-            p.poll() for p in processes]
-        for publisher in images:
-            publisher.publish(camera_image(probe))
-        for client in clients:
-            assert client.call(RequestPlan.Request(), timeout_sec=10.0).accepted
+        image = probe.create_publisher(type(camera_image(probe)), "/p/image",
+                                       make_qos("reliable", 1))
+        probe.create_publisher(Instruction, "/p/instruction", latched_qos()).publish(
+            Instruction(text="open the door"))
+        client = probe.create_client(RequestPlan, "/p/request_plan")
+        assert client.wait_for_service(timeout_sec=120.0), [p.poll() for p in processes]
+        image.publish(camera_image(probe))
+        assert client.call(RequestPlan.Request(), timeout_sec=10.0).accepted
         ros.wait_for(lambda: False, 1.0)          # 100 DDPM steps at 64 px: a plan of seconds
         for process in processes:
             assert process.poll() is None, process.communicate()[0]
         outcomes = {
-            "planner, SIGINT twice": stop(planners[signal.SIGINT], (signal.SIGINT,) * 2),
-            "planner, SIGTERM": stop(planners[signal.SIGTERM], (signal.SIGTERM,)),
+            "planner, SIGINT twice then SIGTERM": stop(
+                planner, (signal.SIGINT, signal.SIGINT, signal.SIGTERM)),
             "bridge, SIGINT twice": stop(bridge, (signal.SIGINT,) * 2),
             "predictor, SIGTERM": stop(predictor, (signal.SIGTERM,)),
         }

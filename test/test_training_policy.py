@@ -4,7 +4,6 @@ import json
 
 import torch
 
-from dts_planner.data.generate_metaworld import generate
 from dts_planner.predictors.diffusion_policy import load_policy
 from dts_planner.training.train_policy import parse_args, train
 
@@ -19,11 +18,9 @@ def test_defaults_never_touch_the_shipped_weights():
     assert args.export is None and "weights" not in args.out
 
 
-def test_policy_training_resumes_exactly_and_exports(tmp_path):
+def test_policy_training_resumes_exactly_and_exports(tmp_path, reach_shards):
     torch.set_num_threads(1)
-    data = tmp_path / "data"
-    generate(data, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
-    options = ["--data", str(data), "--config", json.dumps(TINY), "--batch-size", "4",
+    options = ["--data", str(reach_shards), "--config", json.dumps(TINY), "--batch-size", "4",
                "--steps", "3", "--warmup", "1", "--holdout", "0", "--eval-samples", "0",
                "--goal-offset", "2", "8", "--goal-noise", "0.05", "--save-every", "1"]
     train(parse_args(options + ["--out", str(tmp_path / "whole")]))

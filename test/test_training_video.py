@@ -8,7 +8,6 @@ from torch.utils.data import DataLoader
 
 from dts_planner.data import VideoClipDataset
 from dts_planner.data.datasets import StepBatchSampler
-from dts_planner.data.generate_metaworld import generate
 from dts_planner.models import load_video_model, read_checkpoint, UNetConfig, VideoModelConfig
 from dts_planner.training.train_video import parse_args, train
 
@@ -24,13 +23,12 @@ def _state(path):
     return checkpoint["model"], checkpoint["ema"], checkpoint["opt"]
 
 
-def test_train_resume_and_export(tmp_path):
+def test_train_resume_and_export(tmp_path, reach_shards):
     """A run stopped after 2 of 3 steps and resumed ends exactly like an uninterrupted one."""
     torch.set_num_threads(1)
-    data, run = tmp_path / "data", tmp_path / "run"
-    generate(data, tasks=["reach"], cameras=["corner"], seeds=range(0, 1), resolution=16)
-    options = ["--data", str(data), "--batch-size", "2", "--save-every", "1", "--steps", "3",
-               "--warmup", "1", "--threads", "1"]
+    run = tmp_path / "run"
+    options = ["--data", str(reach_shards), "--batch-size", "2", "--save-every", "1",
+               "--steps", "3", "--warmup", "1", "--threads", "1"]
 
     checkpoint_path = train(parse_args(options + ["--out", str(run), "--chunk-steps", "2"]),
                             TINY)
@@ -66,16 +64,14 @@ def test_train_resume_and_export(tmp_path):
         assert torch.allclose(a, b, atol=1e-2, rtol=1e-2), name
 
 
-def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path):
+def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path, reach_shards):
     """--init-from loads another run's EMA weights; 16 px shards are resized to an 8 px model."""
-    data = tmp_path / "data"
-    generate(data, tasks=["reach"], cameras=["corner"], seeds=range(0, 1), resolution=16)
-    source = train(parse_args(["--data", str(data), "--out", str(tmp_path / "source"),
+    source = train(parse_args(["--data", str(reach_shards), "--out", str(tmp_path / "source"),
                                "--batch-size", "2", "--steps", "2"]), TINY)
-    clip = VideoClipDataset(data, num_frames=8, image_size=(8, 8))[0]["frames"]
+    clip = VideoClipDataset(reach_shards, num_frames=8, image_size=(8, 8))[0]["frames"]
     assert clip.shape == (8, 8, 8, 3) and clip.dtype.name == "uint8"
 
-    tuned = train(parse_args(["--data", str(data), "--out", str(tmp_path / "tuned"),
+    tuned = train(parse_args(["--data", str(reach_shards), "--out", str(tmp_path / "tuned"),
                               "--batch-size", "2", "--steps", "1", "--lr", "0",
                               "--image-size", "8", "--init-from", str(source)]), TINY)
     model = load_video_model(tuned)
@@ -86,10 +82,9 @@ def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path):
         torch.testing.assert_close(value, start[name], msg=name)
 
 
-def test_workers_draw_the_same_clips_as_the_main_process(tmp_path):
+def test_workers_draw_the_same_clips_as_the_main_process(reach_shards):
     """Random starts come from the batch sampler, not from per-process generators."""
-    generate(tmp_path, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
-    dataset = VideoClipDataset(tmp_path, num_frames=4)
+    dataset = VideoClipDataset(reach_shards, num_frames=4)
     sampler = StepBatchSampler(np.array([0.5, 0.5]), 3, seed=1, first_step=0, last_step=2)
     inline = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler)]
     pooled = [b["frames"] for b in DataLoader(dataset, batch_sampler=sampler, num_workers=2)]

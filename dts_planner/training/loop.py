@@ -11,11 +11,13 @@ import csv
 import math
 from pathlib import Path
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TYPE_CHECKING
 
-from diffusers.training_utils import EMAModel
 import torch
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from diffusers.training_utils import EMAModel
 
 LOSS_CSV = "loss.csv"
 
@@ -23,6 +25,16 @@ LOSS_CSV = "loss.csv"
 def step_generator(seed: int, step: int) -> torch.Generator:
     """Noise generator of one step, a function of (seed, step) only (resume = uninterrupted)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def make_ema(parameters: Iterable[torch.nn.Parameter], decay: float) -> EMAModel:
+    """Diffusers' ``EMAModel`` with warm-up (power 0.75): the EMA weights both trainers keep.
+
+    ``diffusers.training_utils`` is imported here, when a run starts, not with the module: it
+    loads diffusers' model zoo (2 CPU-s), which a trainer's ``--help`` or import does not need.
+    """
+    from diffusers.training_utils import EMAModel
+    return EMAModel(parameters, decay=decay, use_ema_warmup=True, power=0.75)
 
 
 def learning_rate(step: int, base: float, warmup: int, total: int) -> float:

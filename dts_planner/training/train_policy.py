@@ -28,7 +28,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from diffusers.training_utils import EMAModel
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,7 +39,7 @@ from dts_planner.data.shards import EpisodeTable
 from dts_planner.models import image_to_cond
 from dts_planner.predictors.diffusion_policy import (
     DiffusionPolicy, DiffusionPolicyConfig, PolicyCheckpoint, load_policy)
-from dts_planner.training.loop import run_steps
+from dts_planner.training.loop import make_ema, run_steps
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.pt"
@@ -137,7 +136,7 @@ def train(args: argparse.Namespace) -> dict:
     policy = DiffusionPolicy(config)
     ema_policy = DiffusionPolicy(config).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=1e-6)
-    ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
+    ema = make_ema(policy.parameters(), 0.9999)
     step, elapsed = 0, 0.0
     summary = {"episodes_train": len(train_episodes), "episodes_held_out": len(held_out),
                "samples_train": len(data), "tasks": sorted(set(table.task.tolist())),
@@ -153,7 +152,7 @@ def train(args: argparse.Namespace) -> dict:
         summary["init"] = resume["meta"].get("init")
     elif args.init:
         policy.load_state_dict(load_policy(args.init).state_dict())
-        ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
+        ema = make_ema(policy.parameters(), 0.9999)
 
     def save(step: int, elapsed: float) -> None:
         ema.copy_to(ema_policy.parameters())

@@ -13,8 +13,8 @@ the command resumes from it, exactly as if it had not stopped (``--chunk-steps``
 ``--max-minutes`` bound one run; the schedule follows ``--steps``). ``--init-from``
 starts a new run from another run's weights (e.g. at a new image size: the U-Net has no
 resolution-bound parameters; clips are resized to the model's size as camera images are).
-``OUT/loss.csv`` logs every step and ``OUT/loss_curve.png`` plots it. ``--export`` writes the
-EMA weights alone in float16 (the shippable default model).
+``OUT/loss.csv`` logs every step; ``OUT/loss_curve.png`` plots it when the run (or its chunk)
+ends. ``--export`` writes the EMA weights alone in float16 (the shippable default model).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from diffusers.training_utils import EMAModel
 import numpy as np
 import torch
 
@@ -40,7 +39,7 @@ from dts_planner.models import (
     save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
 from dts_planner.models.text_encoders import make_text_encoder
 from dts_planner.training.diffusion_loss import v_prediction_loss
-from dts_planner.training.loop import LOSS_CSV, run_steps
+from dts_planner.training.loop import LOSS_CSV, make_ema, run_steps
 
 CHECKPOINT = "checkpoint.pt"
 LOSS_PNG = "loss_curve.png"
@@ -126,8 +125,7 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
         if args.init_from:
             model.load_state_dict(load_video_model(args.init_from).state_dict())
         ema_model.load_state_dict(model.state_dict())
-    ema = EMAModel(ema_model.parameters(), decay=args.ema_decay, use_ema_warmup=True,
-                   power=0.75)
+    ema = make_ema(ema_model.parameters(), args.ema_decay)
     ema.optimization_step = step
     last_step = min(args.steps, step + args.chunk_steps) if args.chunk_steps else args.steps
     batches = StepBatchSampler(balanced_weights(dataset.table.task),   # every task equally
@@ -145,7 +143,6 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
         summary.update(train_seconds=round(elapsed, 1), steps=step)
         save_checkpoint(checkpoint_path, model, ema_model=ema_model, step=step,
                         optimizer_state=optimizer.state_dict(), extra=summary)
-        plot_loss(out / LOSS_CSV, out / LOSS_PNG)
 
     def loss_of(batch: dict, generator: torch.Generator) -> torch.Tensor:
         x0, cond = to_model_inputs(batch, embeddings, args.text_dropout, generator)
@@ -155,6 +152,7 @@ def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> P
               total_steps=args.steps, base_lr=args.lr, warmup=args.warmup, seed=args.seed,
               max_minutes=args.max_minutes, save_every=args.save_every, desc="video model",
               clip_norm=1.0)
+    plot_loss(out / LOSS_CSV, out / LOSS_PNG)
     if args.export:
         export_ema(checkpoint_path, args.export)
     return checkpoint_path
