@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     from dts_planner.calibrate.measure import calibrate, frame_problems, Grid, to_device
     from dts_planner.calibrate.report import plot, report
     from dts_planner.calibration import calibration_path, file_sha256
+    from dts_planner.common.device import resolve_device
     from dts_planner.diffusion import DTSSettings, parse_spec
-    from dts_planner.models import DEFAULT_WEIGHTS, load_video_model, resolve_device
+    from dts_planner.models import DEFAULT_WEIGHTS, load_video_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

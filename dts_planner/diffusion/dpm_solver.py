@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from diffusers import DPMSolverMultistepScheduler
 import torch
 from torch import Tensor
 
@@ -15,6 +15,9 @@ from dts_planner.diffusion.schedule import NoiseSchedule
 from dts_planner.diffusion.sequential import sample_sequential
 from dts_planner.diffusion.settings import checked, SamplerSettings, setting
 from dts_planner.diffusion.stats import SampleResult
+
+if TYPE_CHECKING:
+    from diffusers import DPMSolverMultistepScheduler
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class DPMSolverSampler:
 
     def make_scheduler(self, denoiser: Denoiser) -> DPMSolverMultistepScheduler:
         """Return a fresh diffusers scheduler with the denoiser's betas and prediction type."""
+        # Imported on first use: its module loads scipy.stats (0.7 CPU-s), which a process that
+        # never samples with DPM-Solver (a planner node on DDIM or DTS) does not need.
+        from diffusers import DPMSolverMultistepScheduler
         scheduler = DPMSolverMultistepScheduler(
             **denoiser.schedule.diffusers_config(), solver_order=self.order,
             prediction_type=denoiser.prediction_type, algorithm_type="dpmsolver++")

@@ -9,7 +9,6 @@ from dts_planner.models.checkpoint import (
 from dts_planner.models.configs import (
     AVDC_BRIDGE, AVDC_METAWORLD, AVDC_THOR, DEFAULT_CONFIG, get_preset, PRESETS, TINY_CONFIG,
     UNetConfig, VideoModelConfig)
-from dts_planner.models.device import resolve_device
 from dts_planner.models.text_encoders import (
     ClipTextEncoder, make_text_encoder, MiniLMTextEncoder, TextEncoder, TextEncoderUnavailable)
 from dts_planner.models.unet import UNetModel
@@ -23,7 +22,7 @@ __all__ = [
     "frames_to_model_space", "get_preset", "image_to_cond", "load_video_model",
     "make_text_encoder", "MiniLMTextEncoder", "model_space_to_uint8", "PRESETS",
     "random_video_model",
-    "read_checkpoint", "resolve_device", "save_checkpoint", "TextEncoder", "TINY_CONFIG",
+    "read_checkpoint", "save_checkpoint", "TextEncoder", "TINY_CONFIG",
     "TextEncoderUnavailable", "UNetConfig", "UNetModel", "unet_state_dict",
     "VideoDiffusionModel", "VideoModelConfig",
 ]

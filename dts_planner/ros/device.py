@@ -8,7 +8,7 @@ import warnings
 
 import torch
 
-from dts_planner.models.device import resolve_device
+from dts_planner.common.device import resolve_device
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
