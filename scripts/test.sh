@@ -2,8 +2,7 @@
 # Run the linters (flake8 + pep257 docstrings) and the pytest suite against the built workspace.
 # Extra arguments go to pytest, e.g.: bash scripts/test.sh test/test_msgs_roundtrip.py -x
 # pytest runs on one worker per core (pytest-xdist; DTS_TEST_WORKERS=N to choose, 0 for none):
-# each worker claims its own ROS domain id (test/conftest.py); tests of one xdist_group share a
-# worker (--dist loadgroup), so a module fixture, such as one fresh interpreter, runs once.
+# each worker claims its own ROS domain id (test/conftest.py).
 # Needs `bash scripts/setup.sh` first. "No tests collected" counts as a failure.
 set -euo pipefail
 
@@ -24,7 +23,7 @@ python -m flake8 "${LINT_PATHS[@]}" || lint_rc=$?
 echo "==> pytest $*"
 test_rc=0
 python -m pytest -p no:cacheprovider -n "${DTS_TEST_WORKERS:-auto}" \
-    --dist loadgroup --deselect test/test_lint.py::test_flake8 "$@" || test_rc=$?
+    --deselect test/test_lint.py::test_flake8 "$@" || test_rc=$?
 [[ $test_rc == 5 ]] && echo "test.sh: error: pytest collected no tests" >&2
 
 echo "==> test.sh: flake8 rc=$lint_rc, pytest rc=$test_rc, $((SECONDS - START)) s"
