@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import fcntl
 import os
+from pathlib import Path
+import shutil
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -105,17 +107,35 @@ def calibrated(tmp_path_factory):
     return checkpoint, digest, calibration, path
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """Folder ``name`` filled by ``build(folder)`` once per test run, for every worker.
+
+    pytest-xdist workers share their run's temp root: the first worker to ask builds the folder
+    under a file lock, the others wait and reuse it. Read-only data only.
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)   # a worker that failed half-way
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def reach_shards(tmp_path_factory):
+def reach_shards(tmp_path_factory) -> Path:
     """Two expert reach episodes (corner camera, seeds 0-1, 16 px): a shard folder, read-only.
 
-    Generated once per test process (a MuJoCo run) for the trainers' and datasets' tests.
+    Generated once per test run (a MuJoCo run) for the trainers' tests.
     """
     from dts_planner.data.generate_metaworld import generate
 
-    folder = tmp_path_factory.mktemp("reach_shards")
-    generate(folder, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16)
-    return folder
+    return built_once(tmp_path_factory, "reach_shards", lambda folder: generate(
+        folder, tasks=["reach"], cameras=["corner"], seeds=range(0, 2), resolution=16))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -201,6 +221,12 @@ class RosHarness:
         self._nodes.append(node)
         self.executor.add_node(node)
         return node
+
+    def destroy_node(self, node: Any) -> None:
+        """Stop spinning ``node`` and destroy it now (not at teardown)."""
+        self.executor.remove_node(node)
+        self._nodes.remove(node)
+        node.destroy_node()
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0,
                  interval: float = 0.01) -> bool:

@@ -15,7 +15,7 @@ from dts_planner.diffusion import DDPMSettings, DDIMSettings
 from dts_planner.eval.metaworld import (
     EpisodeLog, evaluate, load_log, parse_args, parse_method, plan_jobs, report)
 from dts_planner.models import random_video_model, UNetConfig, VideoModelConfig
-from dts_planner.models.text_encoders import make_text_encoder
+from dts_planner.models.text_encoders import shared_text_encoder
 from dts_planner.planning import VideoPlanner
 from dts_planner.planning.factory import build_planner
 from dts_planner.predictors import DEFAULT_KIND
@@ -30,8 +30,8 @@ TINY_VIDEO = VideoModelConfig(
 @pytest.fixture(scope="module")
 def planner() -> VideoPlanner:
     """Return a tiny random-weight (nonzero) planner."""
-    return VideoPlanner(random_video_model(TINY_VIDEO, seed=0), make_text_encoder("minilm"),
-                        DDPMSettings().build())
+    return VideoPlanner(random_video_model(TINY_VIDEO, seed=0),
+                        shared_text_encoder("minilm", "cpu"), DDPMSettings().build())
 
 
 def _args(*argv: str) -> argparse.Namespace:

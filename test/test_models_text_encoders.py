@@ -8,7 +8,7 @@ import torch
 
 from dts_planner.models.text_encoders import (
     CachedTextEncoder, ClipTextEncoder, DEFAULT_CACHE_SIZE, make_text_encoder, MiniLMTextEncoder,
-    TextEncoderUnavailable)
+    shared_text_encoder, TextEncoderUnavailable)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,13 @@ def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatc
     assert calls == [("reach", 1)]
     fresh = MiniLMTextEncoder()
     torch.testing.assert_close(fresh.encode(["button press"])[0], first[0], rtol=0, atol=1e-6)
+
+
+def test_the_shared_encoder_is_built_once_per_name_and_device():
+    encoder = shared_text_encoder("minilm", "cpu")
+    assert isinstance(encoder, MiniLMTextEncoder)
+    assert shared_text_encoder("minilm", "cpu") is encoder
+    assert shared_text_encoder("minilm", "cpu:0") is not encoder
 
 
 def test_encode_rejects_a_bare_string(minilm):

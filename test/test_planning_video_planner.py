@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dts_planner.diffusion import DDIMSampler, NonFiniteOutputError
-from dts_planner.models import DEFAULT_CONFIG, make_text_encoder, VideoDiffusionModel
+from dts_planner.models import DEFAULT_CONFIG, shared_text_encoder, VideoDiffusionModel
 from dts_planner.models.preprocessing import prepare_image
 from dts_planner.planning import VideoPlanner
 
@@ -17,7 +17,7 @@ def planner():
     with torch.no_grad():   # random weights everywhere, so plans depend on the inputs
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
-    return VideoPlanner(model, make_text_encoder("minilm"), DDIMSampler(2))
+    return VideoPlanner(model, shared_text_encoder("minilm", "cpu"), DDIMSampler(2))
 
 
 def camera_image(height=240, width=320, seed=0):
@@ -48,7 +48,7 @@ def test_nan_model_output_raises_a_clear_error():
     model = VideoDiffusionModel(DEFAULT_CONFIG)
     with torch.no_grad():
         model.unet.out[2].bias.fill_(float("nan"))
-    planner = VideoPlanner(model, make_text_encoder("minilm"), DDIMSampler(2))
+    planner = VideoPlanner(model, shared_text_encoder("minilm", "cpu"), DDIMSampler(2))
     with pytest.raises(NonFiniteOutputError, match="NaN"):
         planner.plan(camera_image(64, 64), "reach", seed=0)
 

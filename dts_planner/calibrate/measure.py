@@ -386,7 +386,7 @@ def frame_problems(model: VideoDiffusionModel, frames_dir: str,
     import numpy as np
     from PIL import Image
 
-    from dts_planner.models import image_to_cond, make_text_encoder
+    from dts_planner.models import image_to_cond, shared_text_encoder
     from dts_planner.models.preprocessing import prepare_image
 
     paths = sorted(path for path in os.scandir(frames_dir)
@@ -400,7 +400,7 @@ def frame_problems(model: VideoDiffusionModel, frames_dir: str,
     config = model.config
     frames = [prepare_image(np.asarray(Image.open(path.path).convert("RGB")), config.image_size,
                             config.preprocess) for path in paths]
-    encoder = make_text_encoder(config.text_encoder)
+    encoder = shared_text_encoder(config.text_encoder, "cpu")
     problems = []
     for seed, (frame, text) in enumerate(zip(frames, texts)):
         cond = model.make_cond(image_to_cond(frame[None]), encoder.encode([text]))

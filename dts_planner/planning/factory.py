@@ -8,7 +8,6 @@ model of that architecture (tests, benchmarks). Nothing is downloaded.
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 import hashlib
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import torch
 from dts_planner.calibration import Calibration, CalibrationError, locate_calibration
 from dts_planner.diffusion import Sampler
 from dts_planner.models import (
-    DEFAULT_WEIGHTS, get_preset, load_video_model, make_text_encoder, random_video_model,
-    TextEncoder)
+    DEFAULT_WEIGHTS, get_preset, load_video_model, random_video_model, shared_text_encoder)
 from dts_planner.planning.video_planner import VideoPlanner
 
 
@@ -41,12 +39,6 @@ def model_id(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return f"{path.stem}@{digest.hexdigest()[:8]}"
-
-
-@lru_cache(maxsize=4)
-def shared_text_encoder(name: str, device: str) -> TextEncoder:
-    """One text encoder per (name, device) in the process: planners restart without reloading."""
-    return make_text_encoder(name, device=device)
 
 
 def find_model_calibration(model_path: str, preset: str, calibration_dir: str,

@@ -37,7 +37,7 @@ from dts_planner.data.datasets import balanced_weights, StepBatchSampler
 from dts_planner.models import (
     frames_to_model_space, get_preset, image_to_cond, load_video_model, read_checkpoint,
     save_checkpoint, unet_state_dict, VideoDiffusionModel, VideoModelConfig)
-from dts_planner.models.text_encoders import make_text_encoder
+from dts_planner.models.text_encoders import shared_text_encoder
 from dts_planner.training.diffusion_loss import v_prediction_loss
 from dts_planner.training.loop import LOSS_CSV, make_ema, run_steps
 
@@ -48,7 +48,7 @@ LOSS_PNG = "loss_curve.png"
 def embed_instructions(instructions: Sequence[str], encoder_name: str) -> dict[str, torch.Tensor]:
     """Text embedding (L, D) of each distinct instruction, encoded once in one padded batch."""
     texts = sorted(set(instructions))
-    return dict(zip(texts, make_text_encoder(encoder_name).encode(texts)))
+    return dict(zip(texts, shared_text_encoder(encoder_name, "cpu").encode(texts)))
 
 
 def to_model_inputs(batch: dict, embeddings: dict[str, torch.Tensor], text_dropout: float,
