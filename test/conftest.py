@@ -32,10 +32,12 @@ from pathlib import Path
 import shutil
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TYPE_CHECKING
 
 import pytest
-import torch
+
+if TYPE_CHECKING:   # torch loads in the test processes, not in xdist's controller
+    import torch
 
 TINY_PROBLEM_SEED = 2
 
@@ -52,6 +54,8 @@ class TinyProblem:
 
 def make_tiny_problem(seed: int = TINY_PROBLEM_SEED, batch: int = 2) -> TinyProblem:
     """Build the tiny video problem for ``batch`` samples from ``seed``."""
+    import torch
+
     from dts_planner.models import random_video_model, TINY_CONFIG
 
     model = random_video_model(TINY_CONFIG)
@@ -141,6 +145,8 @@ def reach_shards(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Run every test with one torch thread, then restore the count."""
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
