@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from dts_planner.models.configs import get_preset, PRESETS, VideoModelConfig
 from dts_planner.common.device import resolve_device
+from dts_planner.models.configs import get_preset, PRESETS, VideoModelConfig
 from dts_planner.models.video_diffusion import VideoDiffusionModel
 
 #: The embedded default model, loaded when no checkpoint path is given.

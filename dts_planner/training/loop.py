@@ -31,7 +31,7 @@ def make_ema(parameters: Iterable[torch.nn.Parameter], decay: float) -> EMAModel
     """Diffusers' ``EMAModel`` with warm-up (power 0.75): the EMA weights both trainers keep.
 
     ``diffusers.training_utils`` is imported here, when a run starts, not with the module: it
-    loads diffusers' model zoo (2 CPU-s), which a trainer's ``--help`` or import does not need.
+    loads diffusers' model zoo (1.3 CPU-s), which a trainer's ``--help`` or import does not need.
     """
     from diffusers.training_utils import EMAModel
     return EMAModel(parameters, decay=decay, use_ema_warmup=True, power=0.75)
