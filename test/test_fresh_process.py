@@ -1,8 +1,8 @@
 """Import-time facts only a fresh interpreter shows (the test process has loaded everything).
 
-One interpreter (a process start costs seconds) answers both questions, in an order that keeps
-each answer honest: the light packages first (nothing else is loaded yet), then the sampler
-choice (the peers not loaded yet).
+One interpreter (a process start costs seconds) answers three questions, in an order that keeps
+each answer honest: the action predictor node with its default predictor first (nothing else is
+loaded yet), then the light packages, then the sampler choice (the peers not loaded yet).
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ import sys
 
 SCRIPT = """
 import json, sys
+import dts_planner.ros.action_predictor_node
+from dts_planner.predictors import DEFAULT_KIND, make_predictor
+make_predictor(DEFAULT_KIND)
+facts = {"predictor_loaded": sorted(m for m in ("diffusers", "dts_planner.models.unet")
+                                    if m in sys.modules)}
 import dts_planner.data, dts_planner.data.shards, dts_planner.data.datasets
 import dts_planner.training.train_video, dts_planner.training.train_policy
 import dts_planner.sim
-facts = {"simulator": sorted(m for m in ("mujoco", "metaworld", "gymnasium") if m in sys.modules),
-         "peers_before_choice": "dts_planner.peers" in sys.modules}
+facts["simulator"] = sorted(m for m in ("mujoco", "metaworld", "gymnasium") if m in sys.modules)
+facts["peers_before_choice"] = "dts_planner.peers" in sys.modules
 import dts_planner.planning.sampler_choice
 from dts_planner.diffusion import parse_spec
 facts["srds"] = parse_spec("srds:num_steps=25,max_iterations=1").name
@@ -26,11 +31,14 @@ print(json.dumps(facts))
 
 
 def test_light_imports_and_a_calibrated_peer_configuration_in_a_fresh_process() -> None:
-    """Data and training load no simulator; a budget pick can be SRDS without other imports."""
+    """The predictor needs no diffusers, data and training no simulator, SRDS no other import."""
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     facts = json.loads(result.stdout.strip().splitlines()[-1])
+    # diffusers loads torch._dynamo (about 1 s): the goal servo reads the policy's goal-state
+    # head and never samples, so neither the node nor its default predictor needs it
+    assert facts["predictor_loaded"] == [], f"the predictor loaded {facts['predictor_loaded']}"
     assert facts["simulator"] == [], f"data/training loaded {facts['simulator']}"
     assert not facts["peers_before_choice"], "the light imports loaded the peers: reorder SCRIPT"
     assert facts["srds"] == "srds"

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from dts_planner.policy import ClosedLoopPolicy, PlanRequest
-from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
+from dts_planner.predictors.base import METAWORLD_DT
 
 
 @dataclass

@@ -8,34 +8,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 import torch
 from torch import nn, Tensor
 
 from dts_planner.diffusion.schedule import NoiseSchedule
 from dts_planner.models.configs import VideoModelConfig
+from dts_planner.models.preprocessing import model_space_to_uint8
 from dts_planner.models.unet import UNetModel
-
-
-def frames_to_model_space(frames: Tensor) -> Tensor:
-    """uint8 RGB frames (B, F, H, W, 3) -> model-space video (B, F*3, H, W) float in [-1, 1]."""
-    video = frames.permute(0, 1, 4, 2, 3).flatten(1, 2).float()
-    return video / 127.5 - 1.0
-
-
-def image_to_cond(images: Tensor | np.ndarray) -> Tensor:
-    """uint8 RGB images (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] (tensor or numpy input).
-
-    The one uint8 HWC -> float CHW converter (conditioning frames, policy inputs).
-    """
-    return torch.as_tensor(images).permute(0, 3, 1, 2).float() / 255.0
-
-
-def model_space_to_uint8(sample: Tensor) -> np.ndarray:
-    """Model-space video (B, F*3, H, W) -> uint8 RGB (B, F, H, W, 3), clamped to [-1, 1] first."""
-    batch, _, height, width = sample.shape
-    pixels = ((sample.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    return pixels.view(batch, -1, 3, height, width).permute(0, 1, 3, 4, 2).cpu().numpy()
 
 
 class VideoDiffusionModel(nn.Module):

@@ -11,8 +11,8 @@ import torch
 from dts_planner.common.device import resolve_device
 from dts_planner.diffusion import Sampler, SamplerStats, StepCallback
 from dts_planner.models.text_encoders import TextEncoder
-from dts_planner.models.video_diffusion import image_to_cond, VideoDiffusionModel
-from dts_planner.models.preprocessing import prepare_image
+from dts_planner.models.preprocessing import image_to_cond, prepare_image
+from dts_planner.models.video_diffusion import VideoDiffusionModel
 
 
 @dataclass

@@ -48,6 +48,8 @@ METAWORLD_ACTION_SPACE = ActionSpace(
     high=(1.0, 1.0, 1.0, 1.0),
 )
 """Meta-World: end-effector position delta (scaled by the env) and gripper effort (+1 closes)."""
+METAWORLD_DT = 0.0125
+"""Seconds per Meta-World step (MuJoCo timestep 2.5 ms x frame_skip 5)."""
 
 NAVIGATION_LABELS = ("Done", "MoveAhead", "RotateLeft", "RotateRight")
 NAVIGATION_ACTION_SPACE = ActionSpace(

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from dts_planner.predictors.base import (
-    METAWORLD_ACTION_SPACE, ActionChunk, ActionPredictor, PlanWatcher, PredictorObservation)
-from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
+    METAWORLD_ACTION_SPACE, METAWORLD_DT, ActionChunk, ActionPredictor, PlanWatcher,
+    PredictorObservation)
 
 
 class ExpertPredictor:

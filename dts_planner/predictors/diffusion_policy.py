@@ -11,14 +11,18 @@ Actions are assumed already in [-1, 1] (Meta-World's action box).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 import math
 import os
 from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
-from diffusers import DDIMScheduler, DDPMScheduler
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from diffusers import DDIMScheduler, DDPMScheduler
 
 
 @dataclass
@@ -212,7 +216,7 @@ class DiffusionPolicy(nn.Module):
     """Goal-conditioned diffusion policy with its noise schedulers."""
 
     def __init__(self, config: DiffusionPolicyConfig | None = None) -> None:
-        """Build the encoders, the U-Net and the DDPM (train) / DDIM (inference) schedulers."""
+        """Build the encoders and the U-Net (the schedulers are built on first use)."""
         super().__init__()
         self.config = config = config or DiffusionPolicyConfig()
         encoder_args = (config.encoder_channels, config.keypoints, config.feature_dim,
@@ -227,11 +231,29 @@ class DiffusionPolicy(nn.Module):
                     + (4 if config.aux_goal_state else 0))
         self.unet = ConditionalUnet1d(config.action_dim, cond_dim, config.down_dims,
                                       config.kernel_size, config.groups, config.step_embed_dim)
-        schedule = dict(num_train_timesteps=config.train_timesteps,
-                        beta_schedule=config.beta_schedule, prediction_type="epsilon",
-                        clip_sample=True)
-        self.train_scheduler = DDPMScheduler(**schedule)
-        self.inference_scheduler = DDIMScheduler(**schedule)
+
+    @property
+    def _schedule(self) -> dict[str, Any]:
+        """The noise schedule both diffusers schedulers share."""
+        return dict(num_train_timesteps=self.config.train_timesteps,
+                    beta_schedule=self.config.beta_schedule, prediction_type="epsilon",
+                    clip_sample=True)
+
+    @cached_property
+    def train_scheduler(self) -> DDPMScheduler:
+        """The DDPM scheduler (diffusers) that noises training chunks (built on first use).
+
+        diffusers is imported here, not with the module: the goal servo uses this network's
+        goal-state head only and never samples, so its predictor starts without diffusers.
+        """
+        from diffusers import DDPMScheduler
+        return DDPMScheduler(**self._schedule)
+
+    @cached_property
+    def inference_scheduler(self) -> DDIMScheduler:
+        """The DDIM scheduler (diffusers) that samples action chunks (built on first use)."""
+        from diffusers import DDIMScheduler
+        return DDIMScheduler(**self._schedule)
 
     def encode(self, goal: torch.Tensor, image: torch.Tensor | None = None,
                hand_pos: torch.Tensor | None = None, gripper: torch.Tensor | None = None

@@ -25,9 +25,8 @@ import torch
 from dts_planner.models import image_to_cond
 from dts_planner.models.preprocessing import prepare_image
 from dts_planner.predictors.base import (
-    METAWORLD_ACTION_SPACE, ActionChunk, PlanWatcher, PredictorObservation)
+    METAWORLD_ACTION_SPACE, METAWORLD_DT, ActionChunk, PlanWatcher, PredictorObservation)
 from dts_planner.predictors.diffusion_policy import DiffusionPolicy, load_policy
-from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
 
 DEFAULT_POLICY_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "policy_default.pt"
 REQUIRED_PARTS = frozenset({"rgb", "hand_pos"})

@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 from dts_planner.predictors.base import (
-    METAWORLD_ACTION_SPACE, ActionChunk, PlanWatcher, PredictorObservation)
+    METAWORLD_ACTION_SPACE, METAWORLD_DT, ActionChunk, PlanWatcher, PredictorObservation)
 from dts_planner.predictors.diffusion_policy import DiffusionPolicy, load_policy
 from dts_planner.predictors.diffusion_policy_predictor import DEFAULT_POLICY_WEIGHTS, image_batch
-from dts_planner.predictors.manipulation_flow_policy import METAWORLD_DT
 
 REQUIRED_PARTS = frozenset({"rgb", "hand_pos"})
 """Observation parts the predictor reads."""

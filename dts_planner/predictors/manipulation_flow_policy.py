@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dts_planner.predictors.base import (
-    METAWORLD_ACTION_SPACE, ActionChunk, PlanWatcher, PredictorObservation)
+    METAWORLD_ACTION_SPACE, METAWORLD_DT, ActionChunk, PlanWatcher, PredictorObservation)
 from dts_planner.predictors.camera import back_project, projection_matrix, sample_bilinear
 from dts_planner.predictors.grasp import grasp_point, sample_mask_pixels
 from dts_planner.predictors.optical_flow import plan_flows
 from dts_planner.predictors.rigid_transform import (
     TrackingOptions, apply_transform, track_rigid_motion)
-
-METAWORLD_DT = 0.0125
-"""Seconds per Meta-World step (MuJoCo timestep 2.5 ms x frame_skip 5)."""
 
 
 @dataclass
