@@ -18,6 +18,8 @@ from dts_planner.predictors import DEFAULT_KIND, make_predictor
 make_predictor(DEFAULT_KIND)
 facts = {"predictor_loaded": sorted(m for m in ("diffusers", "dts_planner.models.unet")
                                     if m in sys.modules)}
+make_predictor("diffusion_policy")
+facts["sampling_predictor_loaded_diffusers"] = "diffusers" in sys.modules
 import dts_planner.data, dts_planner.data.shards, dts_planner.data.datasets
 import dts_planner.training.train_video, dts_planner.training.train_policy
 import dts_planner.sim
@@ -39,6 +41,8 @@ def test_light_imports_and_a_calibrated_peer_configuration_in_a_fresh_process() 
     # diffusers loads torch._dynamo (about 1 s): the goal servo reads the policy's goal-state
     # head and never samples, so neither the node nor its default predictor needs it
     assert facts["predictor_loaded"] == [], f"the predictor loaded {facts['predictor_loaded']}"
+    # a predictor that samples builds its scheduler when it is made, not in its first plan
+    assert facts["sampling_predictor_loaded_diffusers"]
     assert facts["simulator"] == [], f"data/training loaded {facts['simulator']}"
     assert not facts["peers_before_choice"], "the light imports loaded the peers: reorder SCRIPT"
     assert facts["srds"] == "srds"

@@ -96,6 +96,8 @@ class DiffusionPolicyPredictor:
         if goal_selection not in GOAL_SELECTIONS:
             raise ValueError(f"goal_selection {goal_selection!r} not in {GOAL_SELECTIONS}")
         self.policy = policy if policy is not None else load_policy(str(DEFAULT_POLICY_WEIGHTS))
+        # Build the sampling scheduler (diffusers, about 1 s to import) now, not in the first plan.
+        self.policy.inference_scheduler
         self.calls_per_goal = calls_per_goal
         self.goals_per_plan = goals_per_plan
         self.goal_selection = goal_selection
