@@ -219,13 +219,14 @@ def test_on_demand_plans_once_per_request_from_a_new_enough_frame(ros) -> None:
     assert answer.accepted
     assert not ros.wait_for(lambda: probe.reports, 0.5)        # `first` is too old for it
     probe.send(planner, newer)
-    assert ros.wait_for(lambda: probe.plans, 20.0)
+    # the plan and its report come on two topics: wait for both
+    assert ros.wait_for(lambda: probe.plans and probe.reports, 20.0)
     assert probe.plans[0].header == newer.header and probe.reports[0].seed == 77
     refused = request.call(RequestPlan.Request(seed=-5), 10.0)
     assert not refused.accepted and "seed" in refused.message
     assert request.call(RequestPlan.Request(), 10.0).accepted   # defaults: newest frame
-    assert ros.wait_for(lambda: len(probe.plans) == 2, 20.0)
-    assert probe.plans[1].header == newer.header and probe.reports[-1].seed == -1
+    assert ros.wait_for(lambda: len(probe.plans) == len(probe.reports) == 2, 20.0)
+    assert probe.plans[1].header == newer.header and probe.reports[1].seed == -1
     assert not ros.wait_for(lambda: len(probe.plans) > 2, 0.5)
     assert planner.health.counts()["plan_requests"] == 3
 
