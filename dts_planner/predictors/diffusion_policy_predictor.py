@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dts_planner.models import image_to_cond
-from dts_planner.models.preprocessing import prepare_image
+from dts_planner.models.preprocessing import image_to_cond, prepare_image
 from dts_planner.predictors.base import (
     METAWORLD_ACTION_SPACE, METAWORLD_DT, ActionChunk, PlanWatcher, PredictorObservation)
 from dts_planner.predictors.diffusion_policy import DiffusionPolicy, load_policy
