@@ -14,17 +14,25 @@ START=$SECONDS
 
 LINT_PATHS=()
 for p in dts_planner launch test scripts setup.py; do [[ -e "$p" ]] && LINT_PATHS+=("$p"); done
-echo "==> flake8 ${LINT_PATHS[*]}"
-lint_rc=0
-python -m flake8 "${LINT_PATHS[@]}" || lint_rc=$?
-[[ $lint_rc == 0 ]] && echo "flake8: clean"
+# flake8 runs beside pytest (on the idle share of the cores while tests wait on nodes and
+# subprocesses); its report prints after pytest's. test/test_lint.py repeats it for plain
+# `pytest` / `colcon test` runs.
+LINT_LOG="$(mktemp)"
+trap 'rm -f "$LINT_LOG"' EXIT
+python -m flake8 "${LINT_PATHS[@]}" >"$LINT_LOG" 2>&1 &
+LINT_PID=$!
 
-# flake8 ran above; test/test_lint.py repeats it for plain `pytest` / `colcon test` runs.
 echo "==> pytest $*"
 test_rc=0
 python -m pytest -p no:cacheprovider -n "${DTS_TEST_WORKERS:-auto}" \
     --deselect test/test_lint.py::test_flake8 "$@" || test_rc=$?
 [[ $test_rc == 5 ]] && echo "test.sh: error: pytest collected no tests" >&2
+
+echo "==> flake8 ${LINT_PATHS[*]}"
+lint_rc=0
+wait "$LINT_PID" || lint_rc=$?
+cat "$LINT_LOG"
+[[ $lint_rc == 0 ]] && echo "flake8: clean"
 
 echo "==> test.sh: flake8 rc=$lint_rc, pytest rc=$test_rc, $((SECONDS - START)) s"
 if [[ $lint_rc != 0 || $test_rc != 0 ]]; then exit 1; fi

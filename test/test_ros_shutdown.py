@@ -65,7 +65,7 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
         probe.create_publisher(Instruction, "/p/instruction", latched_qos()).publish(
             Instruction(text="open the door"))
         client = probe.create_client(RequestPlan, "/p/request_plan")
-        assert client.wait_for_service(timeout_sec=120.0), [p.poll() for p in processes]
+        assert ros.wait_for(client.service_is_ready, 120.0), [p.poll() for p in processes]
         image.publish(camera_image(probe))
         assert client.call(RequestPlan.Request(), timeout_sec=10.0).accepted
         ros.wait_for(lambda: False, 1.0)          # 100 DDPM steps at 64 px: a plan of seconds
