@@ -62,28 +62,34 @@ class SharedGLContext:
     """One offscreen GL context for many renderers, in any threads (one thread at a time).
 
     ``with shared.current():`` takes the lock, makes the context current (creating it on first
-    use) and releases it from the thread on exit, so the next user may be another thread.
-    Renderers draw into their own MuJoCo offscreen framebuffers; the context's default
-    framebuffer (``size`` pixels square, used by OSMesa only) is never drawn.
+    use) and releases it from the thread on exit, so the next user may be another thread. It
+    nests (a renderer freed by the garbage collector inside another's draw): only the outermost
+    block switches the context. Renderers draw into their own MuJoCo offscreen framebuffers; the
+    context's default framebuffer (``size`` pixels square, used by OSMesa only) is never drawn.
     """
 
     def __init__(self, size: int = 64) -> None:
         """Prepare the context (created on the first ``current()``)."""
         self._size = size
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._depth = 0
         self._context: Any = None
 
     @contextmanager
     def current(self) -> Iterator[None]:
         """Hold the context current in the calling thread for the ``with`` block."""
         with self._lock:
-            if self._context is None:
-                self._context = gl_context(self._size, self._size)
-            self._context.make_current()
+            if self._depth == 0:
+                if self._context is None:
+                    self._context = gl_context(self._size, self._size)
+                self._context.make_current()
+            self._depth += 1
             try:
                 yield
             finally:
-                release_current_context()
+                self._depth -= 1
+                if self._depth == 0:
+                    release_current_context()
 
     def free(self) -> None:
         """Destroy the context (idempotent; a later ``current()`` creates a new one)."""

@@ -69,6 +69,7 @@ class SceneRenderer:
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._context: mujoco.MjrContext | None = None
         with _GL.current():
             # Nothing draws text: the smallest font atlas makes a context 0.13 s instead of 0.31.
             self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
@@ -127,6 +128,10 @@ class SceneRenderer:
                 self._context.free()
             self._context = None
             _LIVE_RENDERERS.discard(self)
+
+    def __del__(self) -> None:
+        """Free the MuJoCo context of a renderer dropped without close() (else it leaks in GL)."""
+        self.close()
 
     def __enter__(self) -> SceneRenderer:
         """Use as a context manager that closes on exit."""
