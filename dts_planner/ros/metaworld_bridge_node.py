@@ -3,8 +3,8 @@
 Publishes the camera (`image` rgb8, `depth` 32FC1 m, `camera_info`), what the flow predictor
 needs besides (`object_mask` mono8, `hand_position`, `camera_pose` in the world frame), the task's
 `instruction` (latched) and `episode_status`; executes `actions` (dts_msgs/ActionChunk) one row
-per step at `sim.rate_hz`; resets on success or timeout. MuJoCo (and its GL context) lives on
-one dedicated thread.
+per step at `sim.rate_hz`; resets on success or timeout. The MuJoCo environment lives on one
+dedicated thread.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ class MetaWorldBridgeNode(Node):
             self.get_logger().error(f"simulation reset failed, stopping: {reset_error}")
 
     def _close_env(self) -> None:
-        """Free the env (and its GL context) on the simulation thread."""
+        """Free the env (and its render context) on the simulation thread."""
         if self._env is not None:
             self._env.close()
             self._env = None

@@ -54,7 +54,7 @@ class Worker:
     step: does one unit of work and returns whether it did any. on_error: called with the
     exception when step raises; the thread keeps running. alive: the thread ends once it returns
     False (pass the rclpy context's `ok`). on_exit: called on the thread as it ends (to free
-    thread-bound resources such as a GL context).
+    what the thread owns, such as a simulator).
     """
 
     def __init__(self, name: str, step: Callable[[], bool],
