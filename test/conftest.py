@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import fcntl
+import gc
 import os
 from pathlib import Path
 import shutil
@@ -40,6 +41,29 @@ if TYPE_CHECKING:   # torch loads in the test processes, not in xdist's controll
     import torch
 
 TINY_PROBLEM_SEED = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pause the cyclic GC in a process that imports the test modules, until they are in.
+
+    Importing torch, diffusers, MuJoCo and the test modules leaves about 460k objects, and the
+    GC walked them all seven times on the way (0.7 s a worker). xdist's controller imports no
+    test module and keeps its GC running.
+    """
+    controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput")
+    if not controller:
+        gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move the imported objects out of the GC's reach (gc.freeze), then let it run again.
+
+    Full collections during the tests then walk only the tests' own objects. GC time in the
+    two workers of a run fell from 4.4 s to 1.1 s (gc.callbacks, measured).
+    """
+    gc.freeze()
+    gc.enable()
 
 
 @dataclass(frozen=True)
