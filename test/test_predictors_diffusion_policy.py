@@ -20,15 +20,6 @@ GOAL_ONLY = DiffusionPolicyConfig(image_size=16, encoder_channels=(8,), keypoint
                                   step_embed_dim=16, use_obs_image=False, use_gripper=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Use one torch thread: on a shared 2-core machine more threads mostly wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def policy():
     torch.manual_seed(0)

@@ -49,7 +49,6 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["optical_flow", "diffusion_policy", "random"])
 def test_reset_with_a_seed_equals_a_fresh_predictor(kind, tiny_checkpoint):
-    torch.set_num_threads(1)
     fresh = make_predictor(kind, checkpoint_path=tiny_checkpoint, seed=7)
     reused = make_predictor(kind, checkpoint_path=tiny_checkpoint, seed=0)
     _run(reused, seed=3)                      # an earlier episode with other draws

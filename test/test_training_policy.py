@@ -19,10 +19,10 @@ def test_defaults_never_touch_the_shipped_weights():
 
 
 def test_policy_training_resumes_exactly_and_exports(tmp_path, reach_shards):
-    torch.set_num_threads(1)
     options = ["--data", str(reach_shards), "--config", json.dumps(TINY), "--batch-size", "4",
-               "--steps", "3", "--warmup", "1", "--holdout", "0", "--eval-samples", "0",
-               "--goal-offset", "2", "8", "--goal-noise", "0.05", "--save-every", "1"]
+               "--threads", "2", "--steps", "3", "--warmup", "1", "--holdout", "0",
+               "--eval-samples", "0", "--goal-offset", "2", "8", "--goal-noise", "0.05",
+               "--save-every", "1"]
     train(parse_args(options + ["--out", str(tmp_path / "whole")]))
     resumed = tmp_path / "resumed"
     train(parse_args(options + ["--out", str(resumed), "--chunk-steps", "2"]))
@@ -30,6 +30,7 @@ def test_policy_training_resumes_exactly_and_exports(tmp_path, reach_shards):
     export = tmp_path / "shipped" / "policy.pt"
     summary = train(parse_args(options + ["--out", str(resumed), "--export", str(export)]))
     assert summary["steps"] == 3
+    assert torch.get_num_threads() == 1, "train() set the process's threads (--threads 2)"
 
     expected = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
     got = torch.load(resumed / "checkpoint.pt", weights_only=True)

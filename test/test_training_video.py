@@ -25,7 +25,6 @@ def _state(path):
 
 def test_train_resume_and_export(tmp_path, reach_shards):
     """A run stopped after 2 of 3 steps and resumed ends exactly like an uninterrupted one."""
-    torch.set_num_threads(1)
     run = tmp_path / "run"
     options = ["--data", str(reach_shards), "--batch-size", "2", "--save-every", "1",
                "--steps", "3", "--warmup", "1", "--threads", "1"]
@@ -76,6 +75,7 @@ def test_fine_tune_at_a_new_image_size_starts_from_the_given_weights(tmp_path, r
                               "--image-size", "8", "--init-from", str(source)]), TINY)
     model = load_video_model(tuned)
     assert model.config.image_size == (8, 8)
+    assert torch.get_num_threads() == 1, "train() set the process's threads (--threads 2)"
     assert read_checkpoint(tuned)["extra"]["init_from"] == str(source)
     start = load_video_model(source).state_dict()   # its EMA weights; lr 0 keeps them
     for name, value in model.state_dict().items():

@@ -111,8 +111,10 @@ def _atomic_save(data: dict, path: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Train (or resume) the policy; return the training summary (also in OUT/policy.pt)."""
-    torch.set_num_threads(args.threads)
+    """Train (or resume) the policy; return the training summary (also in OUT/policy.pt).
+
+    ``args.threads`` is the command's (`main`): the process's torch thread count is left alone.
+    """
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +225,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m dts_planner.training.train_policy``."""
-    summary = train(parse_args(argv))
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    summary = train(args)
     print(json.dumps(summary, indent=1))
 
 

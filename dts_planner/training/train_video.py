@@ -97,8 +97,10 @@ def export_ema(checkpoint_path: str | os.PathLike, out: str | os.PathLike) -> No
 
 
 def train(args: argparse.Namespace, config: VideoModelConfig | None = None) -> Path:
-    """Train (or resume) and return the checkpoint path; ``config`` overrides ``--preset``."""
-    torch.set_num_threads(args.threads)
+    """Train (or resume) and return the checkpoint path; ``config`` overrides ``--preset``.
+
+    ``args.threads`` is the command's (`main`): the process's torch thread count is left alone.
+    """
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,7 +196,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
-    path = train(parse_args(argv))
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    path = train(args)
     print(f"checkpoint: {path}")
 
 
