@@ -29,6 +29,10 @@ from dts_planner.ros.planner_node import PlannerNode
 SAMPLER_PREFIXES = tuple(f"{name}." for name in planner_parameters.SAMPLERS)
 #: Read-only values that change what is planned: activated and planned with (tiny model).
 PLANNING_READ_ONLY = ("image_size", "warmup_runs")
+#: Short runs of the samplers whose defaults take 100-150 model calls: each sampler still plans
+#: through the node's path; its settings are enumerated below and in test_diffusion_registry.
+SHORT_SAMPLERS = {"paradigms.num_steps": 10, "srds.num_steps": 9,
+                  "block_speculative.target": "ddim", "dpm_solver.num_steps": 2}
 
 
 def candidates(spec: parameters.ParamSpec, default) -> list:
@@ -67,13 +71,14 @@ def sample_directly(planner: PlannerNode) -> None:
 
 
 def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
-    planner = start_planner(ros, "/enum", replan_policy="on_demand", warmup_runs=0)
+    planner = start_planner(ros, "/enum", replan_policy="on_demand", warmup_runs=0,
+                            **SHORT_SAMPLERS)
     probe = Probe(ros, "/enum")
     probe.connect()
     probe.instruct(planner)
     probe.request = probe.node.create_client(RequestPlan, "request_plan")
     assert probe.request.wait_for_service(10.0)
-    defaults = {**parameters.load_defaults(), **TINY_PLANNER}
+    defaults = {**parameters.load_defaults(), **TINY_PLANNER, **SHORT_SAMPLERS}
     checked = planned = 0
     for spec in planner_parameters.PLANNER_PARAMS:
         if not spec.runtime:
