@@ -217,9 +217,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--holdout", type=int, default=2, help="held-out episodes per task")
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--eval-samples", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads of the command (train() leaves them alone)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     return parser.parse_args(argv)
 
 
