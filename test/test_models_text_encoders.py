@@ -24,7 +24,7 @@ def test_minilm_embeds_one_unit_token_per_instruction(minilm):
     assert minilm.dim == 384
 
 
-def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatch):
+def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatch, capfd):
     first = minilm.encode(["button press", "push"])
     calls = []
     embed = minilm._embed
@@ -34,7 +34,9 @@ def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatc
     assert calls == []
     minilm.encode(["reach"])
     assert calls == [("reach", 1)]
+    capfd.readouterr()
     fresh = MiniLMTextEncoder()
+    assert "Loading weights" not in capfd.readouterr().err   # no progress bar in a node's log
     torch.testing.assert_close(fresh.encode(["button press"])[0], first[0], rtol=0, atol=1e-6)
 
 
