@@ -14,9 +14,10 @@ START=$SECONDS
 
 LINT_PATHS=()
 for p in dts_planner launch test scripts setup.py; do [[ -e "$p" ]] && LINT_PATHS+=("$p"); done
-# flake8 runs beside pytest at the lowest CPU priority (nice 19), so it takes the idle share
-# of the cores while tests wait on nodes and subprocesses and never slows a test; its report
-# prints after pytest's. test/test_lint.py repeats it for plain `pytest` / `colcon test` runs.
+# flake8 runs beside pytest at the lowest CPU priority (nice 19), so it runs mostly on the
+# idle share of the cores (while tests wait on nodes and subprocesses) instead of taking CPU
+# from the tests; its report prints after pytest's. test/test_lint.py repeats it for plain
+# `pytest` / `colcon test` runs.
 LINT_LOG="$(mktemp)"
 trap 'rm -f "$LINT_LOG"' EXIT
 nice -n 19 python -m flake8 "${LINT_PATHS[@]}" >"$LINT_LOG" 2>&1 &
