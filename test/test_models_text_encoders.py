@@ -5,6 +5,7 @@ import string
 
 import pytest
 import torch
+from transformers.utils.logging import is_progress_bar_enabled
 
 from dts_planner.models.text_encoders import (
     CachedTextEncoder, ClipTextEncoder, DEFAULT_CACHE_SIZE, make_text_encoder, MiniLMTextEncoder,
@@ -37,6 +38,7 @@ def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatc
     capfd.readouterr()
     fresh = MiniLMTextEncoder()
     assert "Loading weights" not in capfd.readouterr().err   # no progress bar in a node's log
+    assert is_progress_bar_enabled()                          # and the process's setting kept
     torch.testing.assert_close(fresh.encode(["button press"])[0], first[0], rtol=0, atol=1e-6)
 
 

@@ -85,15 +85,22 @@ def _load_transformers(path: str, model_class: str, tokenizer_class: str,
                        device: torch.device, **kwargs: Any) -> tuple[Any, Any]:
     """Load a local tokenizer and model (``local_files_only``); eval mode on ``device``.
 
-    transformers' progress bars are turned off (for the process): a load from local files in
-    a second needs none, and in a node they would land in its log at every start.
+    transformers' progress bars are off during the load, then as they were: a load from local
+    files in a second needs none, and in a node they would land in its log at every start.
     """
     import transformers
-    transformers.utils.logging.disable_progress_bar()
-    tokenizer = getattr(transformers, tokenizer_class).from_pretrained(
-        path, local_files_only=True, **kwargs)
-    model = getattr(transformers, model_class).from_pretrained(
-        path, local_files_only=True, **kwargs)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = getattr(transformers, tokenizer_class).from_pretrained(
+            path, local_files_only=True, **kwargs)
+        model = getattr(transformers, model_class).from_pretrained(
+            path, local_files_only=True, **kwargs)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return tokenizer, model.to(device).eval()
 
 

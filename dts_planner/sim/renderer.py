@@ -62,6 +62,7 @@ class SceneRenderer:
 
     def __init__(self, model: mujoco.MjModel, height: int, width: int) -> None:
         """Create the MuJoCo rendering context (applies the fast render settings)."""
+        self._context: mujoco.MjrContext | None = None    # set first: __del__ reads it
         apply_fast_render_settings(model)
         self._model = model
         self._rect = mujoco.MjrRect(0, 0, width, height)
@@ -69,7 +70,6 @@ class SceneRenderer:
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
-        self._context: mujoco.MjrContext | None = None
         with _GL.current():
             # Nothing draws text: the smallest font atlas makes a context 0.13 s instead of 0.31.
             self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)

@@ -219,7 +219,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-samples", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads of the command (train() leaves them alone)")
+                        help="torch CPU threads of this command")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     return parser.parse_args(argv)
 
