@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from dts_msgs.msg import Instruction
 from dts_msgs.srv import RequestPlan
 from ros_helpers import camera_image
@@ -20,7 +21,8 @@ from ros_helpers import camera_image
 from dts_planner.ros.qos import latched_qos, make_qos
 
 PLANNER = ["-p", "device:=cpu", "-p", "model_preset:=default", "-p", "image_size:=64",
-           "-p", "sampler:=ddpm", "-p", "warmup_runs:=0", "-p", "replan_policy:=on_demand"]
+           "-p", "sampler:=ddpm", "-p", "warmup_runs:=0", "-p", "replan_policy:=on_demand",
+           "-p", "diagnostics_period_s:=0.1"]
 
 
 def start(module: str, namespace: str, params: list[str]) -> subprocess.Popen:
@@ -60,6 +62,10 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
     processes = [planner, bridge, predictor]
     try:
         probe = ros.node("shutdown_probe")
+        in_flight: list[float] = []      # the planner's plan_in_flight_s (/diagnostics)
+        probe.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: in_flight.extend(
+            float(value.value) for status in msg.status if status.name.startswith("/p/planner")
+            for value in status.values if value.key == "plan_in_flight_s"), 10)
         image = probe.create_publisher(type(camera_image(probe)), "/p/image",
                                        make_qos("reliable", 1))
         probe.create_publisher(Instruction, "/p/instruction", latched_qos()).publish(
@@ -68,7 +74,13 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
         assert ros.wait_for(client.service_is_ready, 120.0), [p.poll() for p in processes]
         image.publish(camera_image(probe))
         assert client.call(RequestPlan.Request(), timeout_sec=10.0).accepted
-        ros.wait_for(lambda: False, 1.0)          # 100 DDPM steps at 64 px: a plan of seconds
+
+        def ready() -> bool:
+            # the planner is mid-plan (100 DDPM steps at 64 px: seconds), the bridge publishes
+            # the camera and the predictor (active) reads it
+            return bool(in_flight and in_flight[-1] > 0 and probe.count_publishers("/sim/image")
+                        and probe.count_subscribers("/sim/image"))
+        assert ros.wait_for(ready, 20.0), in_flight
         for process in processes:
             assert process.poll() is None, process.communicate()[0]
         outcomes = {

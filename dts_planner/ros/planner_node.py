@@ -100,6 +100,7 @@ class PlannerNode(WorkerLifecycleNode):
         self._requests: LatestSlot[Request] = LatestSlot()
         self._request: Request | None = None      # taken by the worker, not yet planned
         self._in_flight: Request | None = None
+        self._sampling_since: float | None = None   # monotonic s the plan in flight started
         self._reported: tuple[int, int] = (-1, -1)   # (image stamp, status) last rejected
         self._last_plan_mono = -math.inf
         self._planner: VideoPlanner | None = None
@@ -211,9 +212,11 @@ class PlannerNode(WorkerLifecycleNode):
         free_memory(self._device)
 
     def health_gauges(self) -> dict[str, Any]:
-        """Model, device, dtype, sampler (and GPU memory in use) for /diagnostics."""
+        """Model, device, dtype, sampler, plan_in_flight_s (0 when idle), GPU memory (CUDA)."""
+        since = self._sampling_since
         gauges = {"model": self._model_id, "device": str(self._device),
-                  "sampler": self.param("sampler"), "dtype": self.param("dtype")}
+                  "sampler": self.param("sampler"), "dtype": self.param("dtype"),
+                  "plan_in_flight_s": 0.0 if since is None else time.monotonic() - since}
         if self._device.type == "cuda":
             gauges["gpu_memory_mib"] = torch.cuda.memory_allocated(self._device) / 2**20
         return gauges
@@ -377,7 +380,7 @@ class PlannerNode(WorkerLifecycleNode):
         if chosen.miss:
             self.health.count("budget_misses")
         self._in_flight, self._request = self._request, None
-        model_start = time.monotonic()
+        model_start = self._sampling_since = time.monotonic()
         try:
             plan = compute_thread().call(self._sample, rgb, self._instruction.text, seed)
         except SamplingCancelled:
@@ -391,7 +394,7 @@ class PlannerNode(WorkerLifecycleNode):
             return self._reject(report, PlanDiagnostics.MODEL_ERROR,
                                 f"{type(error).__name__}: {error}")
         finally:
-            self._in_flight = None
+            self._in_flight = self._sampling_since = None
         self._last_plan_mono = time.monotonic()
         self._choice.observe(chosen, plan.sampling_time_s)
         if chosen.budget_s and plan.sampling_time_s > chosen.budget_s:
