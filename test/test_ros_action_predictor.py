@@ -6,6 +6,7 @@ from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction, VideoPlan
 from dts_msgs.srv import RequestPlan
 from geometry_msgs.msg import TwistStamped
 import numpy as np
+from rclpy.time import Time
 from ros_helpers import overrides, stamp
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -51,7 +52,7 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
             "device": "cpu", "autostart": False, "predictor.type": "optical_flow",
             "predictor.mode": "navigation",
             "predictor.frame_id": "base_link", "predictor.linear_speed": 0.3,
-            "predictor.angular_speed": 0.7})))
+            "predictor.angular_speed": 0.7, "predictor.command_duration_s": 0.25})))
     assert autostart(predictor)
     planner = FakePlanner(ros, "/nav")
     probe = ros.node("probe", namespace="/nav")
@@ -93,6 +94,10 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     assert chunk.action_space == ActionChunk.DISCRETE_NAVIGATION
     assert list(chunk.data) == [ActionChunk.NAV_TURN_LEFT] * 2 and chunk.horizon == 2
     assert [t.twist.angular.z for t in twists[:3]] == [0.7, 0.7, 0.0]   # then stop
+    assert chunk.dt == 0.25                                  # each command runs 0.25 s
+    sent = [Time.from_msg(t.header.stamp).nanoseconds / 1e9 for t in twists[:3]]
+    # 0.25 s apart, give or take the 50 ms timer that publishes what is due
+    assert all(0.2 <= later - earlier < 1.0 for earlier, later in zip(sent, sent[1:])), sent
     assert all(t.twist.linear.x == 0.0 for t in twists[:3])
     assert len(planner.requests) == 1 and len(chunks) == 1   # one chunk per observation
 

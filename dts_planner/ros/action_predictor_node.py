@@ -17,7 +17,7 @@ run on the process's compute thread. Mobile bases (`predictor.mode: navigation`)
 from __future__ import annotations
 
 from collections import deque, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import time
 from typing import Any, NoReturn
 
@@ -302,6 +302,8 @@ class ActionPredictorNode(WorkerLifecycleNode):
             self.health.count("hold_chunks")
         header = observation.header
         header.frame_id = self.param("predictor.frame_id")
+        if self._twist_pub is not None:     # navigation: each command runs this long
+            decision = replace(decision, dt=self.param("predictor.command_duration_s"))
         self._chunk = chunk_to_msg(decision, header, self._plan_id)
         self._actions_pub.publish(self._chunk)
         self.health.count("chunks_published")
