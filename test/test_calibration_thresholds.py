@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import torch
 
 from conftest import make_tiny_problem
 from dts_planner.calibration import fit_thresholds, GROWTHS, rank_thresholds, replay, step_table
+from dts_planner.calibration.thresholds import replay_many
 from dts_planner.diffusion import DTSSampler, DTSSettings, SamplerStats
 
 # 5 draft steps: big first and last steps, small middle ones (the shape seen on the 48x48 model)
@@ -36,6 +38,46 @@ def test_replay_follows_dts_accept_reject_rule_by_hand():
         replay([TABLE], 0, 1.0, 0.0)
 
 
+def plain_replay(tables, chunk: int, threshold: float, increment: float,
+                 progression: str) -> tuple[int, int, int, float]:
+    """Replay the rule of the module docstring in a plain loop, token by token (reference)."""
+    accepted = drafted = rounds = 0
+    retained = 0.0
+    for table in tables:
+        step = round_index = 0
+        while step < len(table):
+            growth = round_index if progression == "linear" else round_index * (
+                round_index + 1) / 2
+            limit = threshold + increment * growth
+            row = table[step]
+            length = min(chunk, len(row))
+            count = 0
+            while count < length and row[count] <= limit:
+                count += 1
+            retained += sum(d * d for d in row[:min(count, length - 1)])   # a round's sum
+            accepted, drafted = accepted + count, drafted + length
+            step += min(count + 1, length)
+            round_index += 1
+        rounds += round_index
+    return accepted, drafted, rounds, retained
+
+
+def test_replaying_many_thresholds_at_once_gives_the_plain_loops_outcomes_bit_for_bit():
+    rng = random.Random(3)
+    for _ in range(12):
+        steps = rng.randint(1, 12)
+        tables = [[[rng.choice([0.0, abs(rng.gauss(0.01, 0.01))]) for _ in range(steps - s)]
+                   for s in range(steps)] for _ in range(rng.randint(1, 5))]
+        thresholds = [rng.uniform(0.0, 0.03) for _ in range(40)]
+        increments = [rng.choice([0.0, 0.1, 0.5]) * lam for lam in thresholds]
+        for chunk in (1, 3, 6, 20):
+            for progression in ("linear", "cumulative"):
+                outcomes = replay_many(tables, chunk, thresholds, increments, progression)
+                assert [(o.accepted, o.drafted, o.rounds, o.retained_sq) for o in outcomes] == [
+                    plain_replay(tables, chunk, lam, inc, progression)
+                    for lam, inc in zip(thresholds, increments)]
+
+
 def test_fit_hits_reachable_targets_and_puts_rejections_on_the_largest_errors():
     profiles = [step_table([0.01 + 0.001 * ((7 * i + 3 * j) % 11) for j in range(10)])
                 for i in range(6)]
@@ -51,8 +93,9 @@ def test_fit_hits_reachable_targets_and_puts_rejections_on_the_largest_errors():
               step_table([0.0249, 0.0132, 0.009, 0.0153, 0.0196, 0.0213])]
     for tables, target in ((profiles, 0.8), (profiles, 0.6), (uneven, 0.5)):
         fit = fit_thresholds(tables, 3, target)
-        grid = [replay(tables, 3, lam, growth * lam) for growth in GROWTHS
-                for lam in (0.005 * 1.01 ** i for i in range(200))]
+        lams = [0.005 * 1.01 ** i for i in range(200)]
+        grid = [out for growth in GROWTHS
+                for out in replay_many(tables, 3, lams, [growth * lam for lam in lams])]
         same = [out.retained_sq for out in grid if out.acceptance == fit.acceptance]
         assert same and fit.retained ** 2 * len(tables) <= min(same) + 1e-15
     assert fit_thresholds([TABLE], 5, 0.0).acceptance == 0.0

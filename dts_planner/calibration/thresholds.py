@@ -23,8 +23,9 @@ takes, in this order: the acceptance closest to the target; then the least draft
 the plans (the RMS of the kept draft tokens' distances: the rejections fall on the coarse steps
 with the largest local error, which is what a rejection is for); then fewer rounds; then the
 smaller growth; then lambda0 at the geometric middle of the widest plateau, so the same
-thresholds keep their acceptance on plans whose distances differ a little from these. Plain
-Python (no torch): the planner can refit for another chunk or target at run time.
+thresholds keep their acceptance on plans whose distances differ a little from these. numpy,
+no torch (all lambda0 of a growth are replayed at once, ``replay_many``): the planner can refit
+for another chunk or target at run time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import math
 from typing import Sequence
+
+import numpy as np
 
 #: Per plan: ``table[start][j]`` = RMS distance of token j of a chunk starting at draft step
 #: ``start`` (row ``start`` has one entry per step left).
@@ -92,30 +95,53 @@ def step_table(profile: Sequence[float]) -> list[list[float]]:
 def replay(tables: Tables, chunk: int, threshold: float, increment: float,
            progression: str = "linear") -> Replay:
     """Replay DTS's accept/reject decisions on per-plan distance tables (module docstring)."""
+    return replay_many(tables, chunk, [threshold], [increment], progression)[0]
+
+
+def replay_many(tables: Tables, chunk: int, thresholds: Sequence[float],
+                increments: Sequence[float], progression: str = "linear") -> list[Replay]:
+    """``replay`` for each (threshold, increment) pair, all pairs at once (numpy over pairs).
+
+    The same decisions and the same sums, added in the same order (plan by plan, round by
+    round), as one replay per pair: the outcomes are bit-identical.
+    """
     from dts_planner.diffusion.dts import round_threshold   # lazy: the module imports torch
 
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    accepted = drafted = rounds = 0
-    retained = 0.0
+    lam, inc = np.asarray(thresholds, np.float64), np.asarray(increments, np.float64)
+    accepted, drafted, rounds = (np.zeros(len(lam), np.int64) for _ in range(3))
+    retained = np.zeros(len(lam))
     for table in tables:
-        step, round_index = 0, 0
-        while step < len(table):
-            limit = round_threshold(threshold, increment, progression, round_index)
-            row = table[step]
-            length = min(chunk, len(row))
-            count = 0
-            while count < length and row[count] <= limit:
-                count += 1
+        steps = len(table)
+        width = min(chunk, steps)
+        # distances[start, j] (inf past the row's end); kept_sq[start, k]: sum of the first k
+        # squared distances, summed left to right as a Python loop would
+        distances = np.full((steps, width), np.inf)
+        kept_sq = np.zeros((steps, width + 1))
+        row_length = np.array([len(row) for row in table], np.int64)
+        for start, row in enumerate(table):
+            head = np.asarray(row[:width], np.float64)
+            distances[start, :len(head)] = head
+            kept_sq[start, 1:len(head) + 1] = np.cumsum(head * head)
+        step = np.zeros(len(lam), np.int64)
+        round_index = 0
+        while (active := np.flatnonzero(step < steps)).size:
+            limit = round_threshold(lam[active], inc[active], progression, round_index)
+            start = step[active]
+            length = np.minimum(chunk, row_length[start])
+            # accepted up to the first token over the limit (inf: past the row)
+            count = np.cumprod(distances[start] <= limit[:, None], axis=1).sum(axis=1)
             # the plan goes on from the target of the first rejected token, or of the last
             # token when all are accepted: the accepted tokens before it keep their error
-            retained += sum(d * d for d in row[:min(count, length - 1)])
-            accepted += count
-            drafted += length
-            step += min(count + 1, length)
+            retained[active] += kept_sq[start, np.minimum(count, length - 1)]
+            accepted[active] += count
+            drafted[active] += length
+            rounds[active] += 1
+            step[active] = start + np.minimum(count + 1, length)
             round_index += 1
-        rounds += round_index
-    return Replay(accepted, drafted, rounds, retained)
+    return [Replay(int(a), int(d), int(r), float(q))
+            for a, d, r, q in zip(accepted, drafted, rounds, retained)]
 
 
 def fit_thresholds(tables: Tables, chunk: int, target: float, progression: str = "linear",
@@ -155,12 +181,11 @@ def rank_thresholds(tables: Tables, chunk: int, target: float, progression: str 
                         for r in range(min(start + 1, len(scales)) if growth else 1)})
         # plateau edges: below the smallest flip and above the largest, a factor 2 of margin
         edges = [flips[0] / 2 if flips else 1e-6] + flips + [2 * flips[-1] if flips else 1.0]
+        lams = [math.sqrt(low * high) for low, high in zip(edges, edges[1:])]
+        keys = [_key(outcome) for outcome in replay_many(
+            tables, chunk, lams, [growth * lam for lam in lams], progression)] + [None]
         run_start, run_key = 0, None
-        for index in range(len(edges)):
-            key = None
-            if index < len(edges) - 1:
-                lam = math.sqrt(edges[index] * edges[index + 1])
-                key = _key(replay(tables, chunk, lam, growth * lam, progression))
+        for index, key in enumerate(keys):
             if key != run_key:
                 if run_key is not None:
                     plateaus.append(_plateau(run_key, growth, edges[run_start], edges[index],
