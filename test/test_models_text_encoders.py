@@ -5,7 +5,6 @@ import string
 
 import pytest
 import torch
-from transformers.utils.logging import is_progress_bar_enabled
 
 from dts_planner.models.text_encoders import (
     CachedTextEncoder, ClipTextEncoder, DEFAULT_CACHE_SIZE, make_text_encoder, MiniLMTextEncoder,
@@ -26,6 +25,8 @@ def test_minilm_embeds_one_unit_token_per_instruction(minilm):
 
 
 def test_minilm_is_deterministic_cached_and_batch_independent(minilm, monkeypatch, capfd):
+    from transformers.utils.logging import is_progress_bar_enabled   # 0.3 s: not at collection
+
     first = minilm.encode(["button press", "push"])
     calls = []
     embed = minilm._embed
