@@ -2,7 +2,8 @@
 # Run the linters (flake8 + pep257 docstrings) and the pytest suite against the built workspace.
 # Extra arguments go to pytest, e.g.: bash scripts/test.sh test/test_msgs_roundtrip.py -x
 # pytest runs on one worker per core (pytest-xdist; DTS_TEST_WORKERS=N to choose, 0 for none):
-# each worker claims its own ROS domain id (test/conftest.py).
+# each worker claims its own ROS domain id (test/conftest.py). worksteal: a worker that runs
+# out takes tests from the other's queue; conftest.py puts the long-running tests first.
 # Needs `bash scripts/setup.sh` first. "No tests collected" counts as a failure.
 set -euo pipefail
 
@@ -25,7 +26,7 @@ LINT_PID=$!
 
 echo "==> pytest $*"
 test_rc=0
-python -m pytest -p no:cacheprovider -n "${DTS_TEST_WORKERS:-auto}" \
+python -m pytest -p no:cacheprovider -n "${DTS_TEST_WORKERS:-auto}" --dist worksteal \
     --deselect test/test_lint.py::test_flake8 "$@" || test_rc=$?
 [[ $test_rc == 5 ]] && echo "test.sh: error: pytest collected no tests" >&2
 

@@ -56,6 +56,15 @@ def pytest_configure(config: pytest.Config) -> None:
         gc.disable()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests marked ``long_running`` first, the rest in their order.
+
+    With xdist's worksteal (scripts/test.sh) a worker that runs out takes queued tests from the
+    end of the other's queue; long tests at the end would leave one worker running alone.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Move the imported objects out of the GC's reach (gc.freeze), then let it run again.
 

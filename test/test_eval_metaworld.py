@@ -56,6 +56,7 @@ def test_parsers() -> None:
     assert [job[3] for job in jobs] == [f"{DEFAULT_KIND}/ddpm", f"{DEFAULT_KIND}/budget-0.4s"]
 
 
+@pytest.mark.long_running
 def test_closed_loop_smoke_and_resume(planner, tmp_path) -> None:
     log = tmp_path / "episodes.jsonl"
     results, reference = evaluate(_args(), planner, log=EpisodeLog(log))
@@ -89,6 +90,7 @@ def test_baselines_need_no_video_model(tmp_path) -> None:
     assert "| random | all | 1 |" in report(results, reference, tmp_path)
 
 
+@pytest.mark.long_running
 def test_the_ros_graph_repeats_the_evaluation(ros_domain_id) -> None:
     """The same episode, driven directly and through the nodes: same success, steps, plans."""
     from dts_planner.ros.policy_graph import evaluate_via_ros

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import json, sys
 import dts_planner.ros.action_predictor_node
@@ -32,6 +34,7 @@ print(json.dumps(facts))
 """
 
 
+@pytest.mark.long_running
 def test_light_imports_and_a_calibrated_peer_configuration_in_a_fresh_process() -> None:
     """The predictor needs no diffusers, data and training no simulator, SRDS no other import."""
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,

@@ -15,6 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from dts_msgs.msg import PlanDiagnostics
 from dts_msgs.srv import RequestPlan
 import numpy as np
+import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from ros_helpers import camera_image, overrides, stamp, start_planner, TINY_PLANNER
@@ -70,6 +71,7 @@ def sample_directly(planner: PlannerNode) -> None:
     assert plan.frames.shape[0] % 7 == 0 and plan.stats.nfe >= 1   # block plans: 7 per block
 
 
+@pytest.mark.long_running
 def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
     planner = start_planner(ros, "/enum", replan_policy="on_demand", warmup_runs=0,
                             **SHORT_SAMPLERS)
@@ -115,6 +117,7 @@ def test_every_runtime_value_at_and_past_its_bounds(ros) -> None:
     assert checked > 100 and planned > 20
 
 
+@pytest.mark.long_running
 def test_every_read_only_value_at_and_past_its_bounds(ros) -> None:
     defaults = parameters.load_defaults()
     for spec in planner_parameters.PLANNER_PARAMS:

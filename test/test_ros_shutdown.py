@@ -16,6 +16,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from dts_msgs.msg import Instruction
 from dts_msgs.srv import RequestPlan
+import pytest
 from ros_helpers import camera_image
 
 from dts_planner.ros.qos import latched_qos, make_qos
@@ -47,6 +48,7 @@ def stop(process: subprocess.Popen, signals: tuple[int, ...]) -> tuple[float, in
     return time.monotonic() - started, process.returncode, output
 
 
+@pytest.mark.long_running
 def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
     """Each node gets its own signals: the planner (mid-plan) all that `ros2 launch` may send.
 
@@ -102,6 +104,7 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
         assert "Traceback" not in output and "terminate called" not in output, (what, output)
 
 
+@pytest.mark.long_running
 def test_a_bad_start_up_value_is_one_clear_line() -> None:
     """`-p dts.threshold:=-2.0` ends the process with code 1 and one line naming it."""
     result = subprocess.run(

@@ -1,6 +1,7 @@
 """Oracle plans are cut from the expert's rollout exactly as the video model's training clips."""
 
 import numpy as np
+import pytest
 
 from dts_planner.data.generate_metaworld import record_episode
 from dts_planner.data.datasets import clip_frame_indices
@@ -8,6 +9,7 @@ from dts_planner.eval.oracle_plan import OraclePlanner
 from dts_planner.sim import MetaWorldEnv
 
 
+@pytest.mark.long_running
 def test_oracle_plan_is_the_expert_clip_from_the_current_frame():
     with MetaWorldEnv("reach", camera="corner", seed=3, resolution=32) as env:
         expert = record_episode(env, seed=3).frames("rgb")    # the whole expert episode

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from dts_planner.predictors.diffusion_policy import load_policy
@@ -18,6 +19,7 @@ def test_defaults_never_touch_the_shipped_weights():
     assert args.export is None and "weights" not in args.out
 
 
+@pytest.mark.long_running
 def test_policy_training_resumes_exactly_and_exports(tmp_path, reach_shards):
     options = ["--data", str(reach_shards), "--config", json.dumps(TINY), "--batch-size", "4",
                "--threads", "2", "--steps", "3", "--warmup", "1", "--holdout", "0",

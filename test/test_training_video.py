@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -23,6 +24,7 @@ def _state(path):
     return checkpoint["model"], checkpoint["ema"], checkpoint["opt"]
 
 
+@pytest.mark.long_running
 def test_train_resume_and_export(tmp_path, reach_shards):
     """A run stopped after 2 of 3 steps and resumed ends exactly like an uninterrupted one."""
     run = tmp_path / "run"
