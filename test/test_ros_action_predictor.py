@@ -45,6 +45,19 @@ def header_at(sec: int, nanosec: int = 0) -> Header:
     return Header(stamp=stamp(sec, nanosec), frame_id="camera")
 
 
+def send_calibration(ros, predictor: ActionPredictorNode, publisher, header: Header) -> None:
+    """Send camera_info until the predictor has it (10 Hz, as a camera driver).
+
+    A frame that comes before any camera_info is dropped (counted); one camera_info sent before
+    the best-effort subscription matched the publisher is lost.
+    """
+    for _ in range(100):
+        publisher.publish(camera_info(NAV_K, SIZE, SIZE, header))
+        if ros.wait_for(lambda: "intrinsics" in predictor._latest, 0.1):
+            return
+    raise AssertionError("the predictor never got camera_info")
+
+
 def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     """No plan: ask for one (stamp of the observation); the plan -> chunk and cmd_vel."""
     predictor = ros.add_node(ActionPredictorNode(
@@ -69,7 +82,7 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     depth = header_at(100, 17_000_000)          # a separate RGB-D stamp, 12 ms later
     bad_depth = depth_to_image(np.ones((SIZE, SIZE)), depth)
     bad_depth.encoding = "64FC1"
-    pubs["camera_info"].publish(camera_info(NAV_K, SIZE, SIZE, colour))
+    send_calibration(ros, predictor, pubs["camera_info"], colour)
     pubs["image"].publish(rgb_to_image(_turned_view(0.0), colour))
     pubs["depth"].publish(bad_depth)
     assert ros.wait_for(lambda: predictor.health.counts().get(
@@ -123,6 +136,7 @@ def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) ->
                         and instruction.get_subscription_count()
                         and planner.plans.get_subscription_count(), 10.0)
     instruction.publish(Instruction(text="go to the chair"))   # episodes come from the sim
+    send_calibration(ros, predictor, pubs["camera_info"], header_at(199))
 
     def observe(header: Header) -> None:
         pubs["camera_info"].publish(camera_info(NAV_K, SIZE, SIZE, header))
@@ -132,6 +146,7 @@ def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) ->
     start = header_at(200)
     observe(start)                                   # its status (a reset) is not here yet
     assert ros.wait_for(lambda: predictor.health.counts().get("observations_received"), 10.0)
+    assert "observations_without_intrinsics" not in predictor.health.counts()
     ros.wait_for(lambda: False, 0.3)
     assert not planner.requests
     # the reset itself was missed (sent before discovery): its step status names the episode
