@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction, VideoPlan
+from dts_msgs.msg import ActionChunk, EpisodeStatus, Instruction, PlanDiagnostics, VideoPlan
 from dts_msgs.srv import RequestPlan
 from geometry_msgs.msg import TwistStamped
 import numpy as np
+from rclpy.parameter import Parameter
 from rclpy.time import Time
 from ros_helpers import overrides, stamp
 from sensor_msgs.msg import CameraInfo, Image
@@ -30,6 +31,7 @@ class FakePlanner:
         self.requests: list[RequestPlan.Request] = []
         self.node.create_service(RequestPlan, "request_plan", self._on_request)
         self.plans = self.node.create_publisher(VideoPlan, "plan", RELIABLE)
+        self.reports = self.node.create_publisher(PlanDiagnostics, "plan_diagnostics", RELIABLE)
 
     def _on_request(self, request, response):
         self.requests.append(request)
@@ -94,6 +96,21 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     assert (request.min_stamp.sec, request.min_stamp.nanosec) == (100, 5_000_000)
     assert request.seed == -1                            # no episode seed without a simulator
     assert not chunks                                    # nothing moves before the plan
+    # the plan failed in the planner (its report), then one got lost: asked for again each time
+    assert ros.wait_for(lambda: planner.reports.get_subscription_count())
+    planner.reports.publish(PlanDiagnostics(header=colour, status=PlanDiagnostics.MODEL_ERROR))
+    assert ros.wait_for(lambda: len(planner.requests) == 2, 10.0)
+    assert predictor.health.counts()["plans_failed_upstream"] == 1
+    assert predictor.set_parameters([Parameter("predictor.plan_timeout_s", value=0.5)])[0] \
+        .successful
+    assert ros.wait_for(lambda: len(planner.requests) >= 3, 10.0)
+    assert predictor.set_parameters([Parameter("predictor.plan_timeout_s", value=0.0)])[0] \
+        .successful                                      # 0: wait for the plan forever
+    assert ros.wait_for(lambda: predictor.health.counts()["plan_requests"] == len(
+        planner.requests))                               # a request sent meanwhile arrived
+    asked = len(planner.requests)
+    assert predictor.health.counts()["plan_requests_timed_out"] == asked - 2
+    assert all(r.min_stamp == request.min_stamp for r in planner.requests)
     broken = VideoPlan(header=colour, plan_id="broken",
                        frames=[rgb_to_image(_turned_view(15.0), colour)])
     broken.frames[0].data = bytes(broken.frames[0].data)[:7]
@@ -112,7 +129,7 @@ def test_navigation_requests_a_plan_then_acts_and_drives(ros) -> None:
     # 0.25 s apart, give or take the 50 ms timer that publishes what is due
     assert all(0.2 <= later - earlier < 1.0 for earlier, later in zip(sent, sent[1:])), sent
     assert all(t.twist.linear.x == 0.0 for t in twists[:3])
-    assert len(planner.requests) == 1 and len(chunks) == 1   # one chunk per observation
+    assert len(planner.requests) == asked and len(chunks) == 1   # one chunk per observation
 
 
 def test_simulator_episodes_seed_the_plans_and_fence_off_the_old_episode(ros) -> None:

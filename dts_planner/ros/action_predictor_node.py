@@ -5,7 +5,9 @@ and the predictor built by `dts_planner.predictors.make_predictor`. Camera-side 
 paired by approximate time into observations; for each new observation one worker thread asks
 the policy what to do: request a plan from the planner (`request_plan` service, with the
 observation's stamp and the plan's noise seed; nothing is published until that plan arrives,
-as the evaluation's world waits for its plan) or publish an ActionChunk stamped with the
+as the evaluation's world waits for its plan; a request the planner refused, whose plan failed
+there (`plan_diagnostics`) or that got no plan within `predictor.plan_timeout_s` is sent
+again) or publish an ActionChunk stamped with the
 observation's acquisition time. Episodes start (`predictor.episode_source`) on a simulator
 reset (`episode_status`, with the episode's seed; an observation is used once the status of its
 step arrived, so no observation of a new episode is acted on with the old episode's plan) or,
@@ -22,7 +24,7 @@ import time
 from typing import Any, NoReturn
 
 from dts_msgs.msg import ActionChunk as ActionChunkMsg
-from dts_msgs.msg import EpisodeStatus, Instruction, VideoPlan
+from dts_msgs.msg import EpisodeStatus, Instruction, PlanDiagnostics, VideoPlan
 from dts_msgs.srv import RequestPlan
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 import numpy as np
@@ -60,6 +62,10 @@ _FRAME_PARTS = (
      lambda msg: np.array([msg.point.x, msg.point.y, msg.point.z])),
 )
 _RETRY_REQUEST_S = 1.0
+#: Plan reports of a request the planner took and ended without a plan (the other failures,
+#: e.g. a stale frame, leave the request waiting in the planner for a newer frame).
+_ENDED_WITHOUT_PLAN = (PlanDiagnostics.REJECTED_NAN, PlanDiagnostics.MODEL_ERROR,
+                       PlanDiagnostics.TIMEOUT, PlanDiagnostics.CANCELLED)
 _KEPT_STATUSES = 64
 
 
@@ -176,6 +182,8 @@ class ActionPredictorNode(WorkerLifecycleNode):
                        for _, kind, topic, _ in frame_parts],
                 self.param("predictor.sync_slop_s"), self._on_frame),
             self.create_subscription(VideoPlan, "plan", self._on_plan, 10),
+            self.create_subscription(PlanDiagnostics, "plan_diagnostics", self._on_plan_report,
+                                     10),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, camera),
             self.create_subscription(PoseStamped, "camera_pose", self._on_camera_pose, 10),
             self.create_subscription(EpisodeStatus, "episode_status", self._on_episode, 10),
@@ -360,11 +368,21 @@ class ActionPredictorNode(WorkerLifecycleNode):
         return start is not None or observation is not None or plan is not None
 
     def _send_request(self, request: PlanRequest) -> None:
-        """Ask the planner for `request` once (again after a refusal or failure)."""
-        if request == self._sent or not self._request_client.service_is_ready():
+        """Ask the planner for `request`; again after a refusal, a failed plan or a timeout.
+
+        At most one request a second (_RETRY_REQUEST_S), whatever the planner answers.
+        """
+        waited = time.monotonic() - self._sent_mono
+        timeout = self.param("predictor.plan_timeout_s")
+        timed_out = request == self._sent and 0 < timeout < waited
+        if ((request == self._sent and not timed_out) or waited < _RETRY_REQUEST_S
+                or not self._request_client.service_is_ready()):
             return
-        if time.monotonic() - self._sent_mono < _RETRY_REQUEST_S:
-            return
+        if timed_out:
+            self.health.count("plan_requests_timed_out")
+            self.get_logger().warning(
+                f"no plan {waited:.1f} s after the plan request (predictor.plan_timeout_s): "
+                "asking again", throttle_duration_sec=LOG_THROTTLE_S)
         self._sent, self._sent_mono = request, time.monotonic()
         message = RequestPlan.Request(
             min_stamp=Time(nanoseconds=request.min_stamp_ns).to_msg(),
@@ -383,6 +401,20 @@ class ActionPredictorNode(WorkerLifecycleNode):
         self.get_logger().warning(f"plan request refused: {reason}",
                                   throttle_duration_sec=LOG_THROTTLE_S)
         if self._sent == request:
+            self._sent = None
+        self.notify_worker()
+
+    def _on_plan_report(self, msg: PlanDiagnostics) -> None:
+        """Let the worker ask again when the plan of the request in flight failed upstream."""
+        sent = self._sent
+        if (msg.status not in _ENDED_WITHOUT_PLAN or sent is None
+                or stamp_ns(msg.header.stamp) < sent.min_stamp_ns):
+            return
+        self.health.count("plans_failed_upstream")
+        self.get_logger().warning(f"the planner ended the requested plan without a plan "
+                                  f"(status {msg.status}: {msg.message}); asking again",
+                                  throttle_duration_sec=LOG_THROTTLE_S)
+        if self._sent == sent:
             self._sent = None
         self.notify_worker()
 
