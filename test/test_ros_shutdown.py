@@ -17,8 +17,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from dts_msgs.msg import Instruction
 from dts_msgs.srv import RequestPlan
 import pytest
+from rclpy.parameter import Parameter
 from ros_helpers import camera_image
 
+from dts_planner.ros.parameters import ParameterError
+from dts_planner.ros.planner_node import PlannerNode
 from dts_planner.ros.qos import latched_qos, make_qos
 
 PLANNER = ["-p", "device:=cpu", "-p", "model_preset:=default", "-p", "image_size:=64",
@@ -104,14 +107,25 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
         assert "Traceback" not in output and "terminate called" not in output, (what, output)
 
 
-@pytest.mark.long_running
-def test_a_bad_start_up_value_is_one_clear_line() -> None:
-    """`-p dts.threshold:=-2.0` ends the process with code 1 and one line naming it."""
+def test_a_bad_start_up_value_is_one_clear_line(ros) -> None:
+    """A refused start-up value ends the process with code 1 and one line naming it.
+
+    Every node's process turns the ParameterError its constructor raises into that line
+    (spin.run_nodes): the torch-free bridge shows it (under a second), and the planner's
+    constructor raises it for `-p dts.threshold:=-2.0`, a setting generated from the sampler
+    registry (a planner process would spend 2.5 s importing torch first).
+    """
     result = subprocess.run(
-        [sys.executable, "-m", "dts_planner.ros.planner_node", "--ros-args",
-         "-p", "dts.threshold:=-2.0"], capture_output=True, text=True, timeout=60.0)
+        [sys.executable, "-m", "dts_planner.ros.metaworld_bridge_node", "--ros-args",
+         "-p", "sim.rate_hz:=-1.0"], capture_output=True, text=True, timeout=60.0)
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output, output
     errors = [line for line in output.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "dts.threshold=-2.0 refused" in errors[0], output
-    assert "[-1, 1e+09]" in errors[0] and "restart" in errors[0]
+    assert len(errors) == 1 and "sim.rate_hz=-1.0 refused" in errors[0], output
+    assert "[0.1, 1000]" in errors[0] and "restart" in errors[0]
+    with pytest.raises(ParameterError) as refused:
+        PlannerNode(context=ros.context, parameter_overrides=[Parameter("dts.threshold",
+                                                                        value=-2.0)])
+    message = str(refused.value)
+    assert "\n" not in message and "dts.threshold=-2.0 refused" in message
+    assert "[-1, 1e+09]" in message and "restart" in message
