@@ -53,10 +53,12 @@ def run_steps(batches: Iterable[dict],
               save_every: int, desc: str, clip_norm: float | None = None) -> tuple[int, float]:
     """Optimise ``loss_of(batch, generator)`` over ``batches``; return (step, train seconds).
 
-    ``save(step, elapsed)`` runs every ``save_every`` steps and once at the end. The loop stops
-    when ``batches`` ends or after ``max_minutes`` of wall time in this run.
+    ``save(step, elapsed)`` runs every ``save_every`` steps and at the end (unless the last
+    step was just saved). The loop stops when ``batches`` ends or after ``max_minutes`` of wall
+    time in this run.
     """
     deadline = time.monotonic() + 60.0 * max_minutes
+    saved: int | None = None        # the step of this run's last save
     new_log = not (out / LOSS_CSV).exists()
     with open(out / LOSS_CSV, "a", newline="") as log:
         writer = csv.writer(log)
@@ -85,6 +87,8 @@ def run_steps(batches: Iterable[dict],
             progress.set_postfix(loss=f"{loss.item():.4f}")
             if step % save_every == 0:
                 save(step, elapsed)
+                saved = step
         progress.close()
-    save(step, elapsed)
+    if saved != step:
+        save(step, elapsed)
     return step, elapsed
