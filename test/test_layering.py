@@ -5,8 +5,10 @@ Rules, for every module under dts_planner/:
 1. ROS-free core: only ``dts_planner.ros`` imports ROS (rclpy, launch, *_msgs, ...).
 2. Light data and training: importing a ``dts_planner.data`` or ``dts_planner.training``
    module loads no MuJoCo / Meta-World (its import-time closure, through package __init__s).
-3. Torch-free simulator bridge: importing ``dts_planner.ros.metaworld_bridge_node`` (a node
-   process of its own under ``ros2 launch ... sim:=true``) loads no torch or diffusers.
+3. Torch-free node processes: importing ``dts_planner.ros.metaworld_bridge_node`` (a node
+   process of its own under ``ros2 launch ... sim:=true``) or
+   ``dts_planner.ros.action_predictor_node`` (which loads torch only for a predictor with torch
+   weights) loads no torch or diffusers.
 4. Layers: a package imports only packages of LOWER layers (lazy imports inside functions
    count too; ``if TYPE_CHECKING:`` imports do not). A package's ``__main__`` (the command
    dispatcher, its composition root) is exempt: it may wire in higher layers, as
@@ -47,7 +49,7 @@ LIGHT_PACKAGES = ("data", "training")
 SIMULATOR_COMMANDS = {"dts_planner.data.generate_metaworld"}
 TORCH = ("torch", "diffusers")
 #: Rule 3: modules whose import-time closure must not reach TORCH.
-TORCH_FREE = {"dts_planner.ros.metaworld_bridge_node"}
+TORCH_FREE = {"dts_planner.ros.metaworld_bridge_node", "dts_planner.ros.action_predictor_node"}
 
 #: Known violations (module: rule detail), each with the owner who removes it.
 KNOWN_VIOLATIONS: set[str] = set()

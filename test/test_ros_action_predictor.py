@@ -11,6 +11,7 @@ from rclpy.time import Time
 from ros_helpers import overrides, stamp
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+import torch
 from test_predictors_flow_policy import _turned_view, NAV_K, SIZE
 
 from dts_planner.ros.action_predictor_node import ActionPredictorNode
@@ -209,3 +210,9 @@ def test_configure_builds_the_chosen_predictor_or_fails_clearly(ros) -> None:
     navigation = configure("/dp_nav", **{"predictor.type": "diffusion_policy",
                                          "predictor.mode": "navigation"})
     assert navigation._policy is None and "manipulation" in navigation._error
+    # the device matters to the predictors with torch weights only
+    missing_gpu = f"cuda:{torch.cuda.device_count()}"
+    absent = configure("/gs_cuda", **{"predictor.type": "goal_servo", "device": missing_gpu})
+    assert absent._policy is None and missing_gpu in absent._error
+    flow = configure("/flow_cuda", **{"predictor.type": "optical_flow", "device": missing_gpu})
+    assert type(flow._policy.predictor).__name__ == "FlowManipulationPolicy"

@@ -63,7 +63,8 @@ def test_nodes_stop_within_two_seconds_with_code_0(ros) -> None:
     bridge = start("dts_planner.ros.metaworld_bridge_node", "/sim",
                    ["-p", "sim.resolution:=32", "-p", "sim.wait_for_actions:=false",
                     "-p", "sim.rate_hz:=5.0"])
-    predictor = start("dts_planner.ros.action_predictor_node", "/sim", ["-p", "device:=cpu"])
+    predictor = start("dts_planner.ros.action_predictor_node", "/sim",   # torch: the planner's
+                      ["-p", "predictor.type:=optical_flow"])
     processes = [planner, bridge, predictor]
     try:
         probe = ros.node("shutdown_probe")

@@ -24,6 +24,7 @@ DEFAULT_KIND = "goal_servo"
 """The predictor a plain evaluation and `config/planner.yaml` use."""
 
 _FLOW_PARTS = {"rgb", "depth", "object_mask", "hand_pos", "intrinsics", "cam_to_world"}
+_TORCH_KINDS = ("diffusion_policy", "goal_servo")
 
 
 def _check(kind: str, mode: str) -> None:
@@ -35,6 +36,11 @@ def _check(kind: str, mode: str) -> None:
     if mode == "navigation" and kind != "optical_flow":
         raise ValueError(f"predictor type {kind} drives the Meta-World arm only (predictor.mode "
                          "manipulation); navigation needs optical_flow")
+
+
+def uses_torch(kind: str) -> bool:
+    """Whether predictor `kind` runs torch weights (on a device); the others never load torch."""
+    return kind in _TORCH_KINDS or (kind == "no_plan" and uses_torch(DEFAULT_KIND))
 
 
 def required_parts(kind: str, mode: str = "manipulation") -> set[str]:
@@ -85,7 +91,7 @@ def make_predictor(kind: str, mode: str = "manipulation", checkpoint_path: str =
         from dts_planner.predictors.manipulation_flow_policy import (
             FlowManipulationPolicy, FlowPolicyConfig)
         return FlowManipulationPolicy(FlowPolicyConfig(seed=seed))
-    if kind in ("diffusion_policy", "goal_servo"):
+    if kind in _TORCH_KINDS:
         from dts_planner.predictors.diffusion_policy import load_policy
         from dts_planner.predictors.diffusion_policy_predictor import (
             DEFAULT_POLICY_WEIGHTS, DiffusionPolicyPredictor)

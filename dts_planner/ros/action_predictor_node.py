@@ -36,10 +36,9 @@ from dts_planner.common.poses import pose_matrix
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, PlanRequest
 from dts_planner.predictors import (
     ActionChunk, make_predictor, METAWORLD_ACTION_SPACE, NAVIGATION_ACTION_SPACE,
-    PredictorObservation, required_parts)
+    PredictorObservation, required_parts, uses_torch)
 from dts_planner.ros import parameters
 from dts_planner.ros.compute import compute_thread
-from dts_planner.ros.device import select_device
 from dts_planner.ros.image_conversion import (
     depth_to_metres, image_to_rgb, ImageConversionError, mask_to_bool)
 from dts_planner.ros.observation_sync import make_synchronizer, StampedObservation
@@ -144,10 +143,14 @@ class ActionPredictorNode(WorkerLifecycleNode):
         reasons = parameters.check_values(parameters.PREDICTOR_PARAMS, values)
         if not reasons:
             try:
-                device, warning = select_device(values["device"], values["allow_cpu_fallback"])
-                if warning:
-                    self.get_logger().warning(warning)
                 kind, mode = values["predictor.type"], values["predictor.mode"]
+                device = "cpu"
+                if uses_torch(kind):    # the flow predictors' process never loads torch
+                    from dts_planner.ros.device import select_device
+                    device, warning = select_device(values["device"],
+                                                    values["allow_cpu_fallback"])
+                    if warning:
+                        self.get_logger().warning(warning)
                 predictor = compute_thread().call(
                     make_predictor, kind, mode, values["predictor.checkpoint_path"], str(device))
                 self._parts = required_parts(kind, mode)
