@@ -60,7 +60,8 @@ _FRAME_PARTS = (
     ("hand_pos", PointStamped, "hand_position",
      lambda msg: np.array([msg.point.x, msg.point.y, msg.point.z])),
 )
-_RETRY_REQUEST_S = 1.0
+_RETRY_REQUEST_S = 0.5
+"""s between two requests at least, whatever the planner answers (no request storm)."""
 #: Plan reports of a request the planner took and ended without a plan (the other failures,
 #: e.g. a stale frame, leave the request waiting in the planner for a newer frame).
 _ENDED_WITHOUT_PLAN = (PlanDiagnostics.REJECTED_NAN, PlanDiagnostics.MODEL_ERROR,
@@ -373,7 +374,7 @@ class ActionPredictorNode(WorkerLifecycleNode):
     def _send_request(self, request: PlanRequest) -> None:
         """Ask the planner for `request`; again after a refusal, a failed plan or a timeout.
 
-        At most one request a second (_RETRY_REQUEST_S), whatever the planner answers.
+        At most one request every _RETRY_REQUEST_S (0.5 s), whatever the planner answers.
         """
         waited = time.monotonic() - self._sent_mono
         timeout = self.param("predictor.plan_timeout_s")

@@ -142,7 +142,7 @@ PREDICTOR_PARAMS = (
     ParamSpec("predictor.angular_speed", "rad/s of a turn command on cmd_vel", (0.0, 10.0),
               runtime=True),
     ParamSpec("predictor.plan_timeout_s", "s; a plan request with no plan this long after it "
-              "is sent again (a lost answer, a restarted planner); at least 1 s apart; 0 = "
+              "is sent again (a lost answer, a restarted planner); 0.5 s apart at least; 0 = "
               "wait forever", (0.0, 3600.0), runtime=True),
     ParamSpec("predictor.command_duration_s", "s each navigation command runs on cmd_vel "
               "(a MoveAhead goes linear_speed x this); the dt of its ActionChunk", (0.05, 10.0),
