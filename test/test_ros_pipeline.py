@@ -55,3 +55,9 @@ def test_bridge_planner_predictor_loop_carries_stamps(ros) -> None:
     assert any(s.reset_reason == EpisodeStatus.RESET_STARTUP for s in got["status"])
     assert predictor.health.counts()["chunks_published"] >= 12
     assert planner.health.counts()["plans_published"] >= 1
+    # the goal servo reads colour only: no depth pass until someone subscribes to depth
+    assert bridge._obs.depth is None
+    depths: list[Image] = []
+    probe.create_subscription(Image, "depth", depths.append, depth)
+    assert ros.wait_for(lambda: depths, 10.0)
+    assert depths[0].encoding == "32FC1" and depths[0].height == 32

@@ -115,6 +115,16 @@ def test_seeds_are_deterministic_and_distinct():
             assert same_frames(a.reset(seed=7), first)
 
 
+def test_colour_only_observations_skip_the_depth_pass():
+    with MetaWorldEnv("push", camera="corner", seed=1, depth_views=False) as env:
+        colour = env.reset()
+        env.depth_views = True
+        full = env.observe()                  # the same state, with the depth pass
+    assert colour.depth is None and colour.segmentation is None and colour.object_mask is None
+    assert np.array_equal(colour.rgb, full.rgb) and np.array_equal(colour.state, full.state)
+    assert full.depth.shape == (64, 64) and full.object_mask.any()
+
+
 def test_bad_arguments_and_close():
     with pytest.raises(ValueError, match="unknown Meta-World task"):
         MetaWorldEnv("open-the-fridge")

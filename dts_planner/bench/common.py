@@ -59,7 +59,8 @@ def metaworld_condition(model: VideoDiffusionModel, cases: Sequence[tuple[str, i
     config = model.config
     frames, instructions = [], []
     for task, seed in cases:
-        with MetaWorldEnv(task, camera, seed=seed, resolution=max(config.image_size)) as env:
+        with MetaWorldEnv(task, camera, seed=seed, resolution=max(config.image_size),
+                          depth_views=False) as env:
             frames.append(prepare_image(env.reset().rgb, config.image_size, config.preprocess))
             instructions.append(env.instruction)
     encoder = encoder or make_text_encoder(config.text_encoder)

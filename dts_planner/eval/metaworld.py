@@ -41,7 +41,8 @@ from dts_planner.eval.policy_report import (
     ALL_TASKS, markdown_table, paper_table, summarize, write_csv, write_gif)
 from dts_planner.planning.sampler_choice import SamplerChoice
 from dts_planner.policy import ClosedLoopPolicy, LoopRules, plan_seed
-from dts_planner.predictors import DEFAULT_KIND, make_predictor, PLAN_KINDS, PREDICTOR_KINDS
+from dts_planner.predictors import (
+    DEFAULT_KIND, make_predictor, PLAN_KINDS, PREDICTOR_KINDS, required_parts)
 from dts_planner.sim import AVDC_CAMERAS, AVDC_TASKS, instruction_for, task_key
 
 ORACLE = "oracle"
@@ -248,7 +249,8 @@ def _needs_reference(args: argparse.Namespace, planner: Any) -> bool:
 def _environment(task: str, camera: str, seed: int, args: argparse.Namespace) -> Any:
     from dts_planner.sim import MetaWorldEnv
     return MetaWorldEnv(task, camera=camera, seed=seed, resolution=args.resolution,
-                        max_steps=args.max_steps)
+                        max_steps=args.max_steps, depth_views=bool(
+                            required_parts(args.predictor) & {"depth", "object_mask"}))
 
 
 def report(results: dict[str, list[EpisodeResult]], reference_times: dict[str, list[float]],

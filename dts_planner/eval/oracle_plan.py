@@ -39,7 +39,8 @@ class OraclePlanner:
         self.horizon = horizon
         self.image_size = image_size
         self.shadow = MetaWorldEnv(env.task, camera=env.camera, seed=env.seed,
-                                   resolution=env.resolution, max_steps=horizon)
+                                   resolution=env.resolution, max_steps=horizon,
+                                   depth_views=False)      # plans are colour frames
 
     def __call__(self, observation: object) -> tuple[np.ndarray, PlanRecord]:
         """Plan frames (F, H, W, 3) uint8; the record counts expert steps as NFE and depth."""

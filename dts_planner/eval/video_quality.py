@@ -72,7 +72,7 @@ def expert_case(task: str, camera: str, seed: int, resolution: int,
 
     The frames are brought to the model's size as the planner brings a camera image.
     """
-    with MetaWorldEnv(task, camera, seed=seed, resolution=resolution) as env:
+    with MetaWorldEnv(task, camera, seed=seed, resolution=resolution, depth_views=False) as env:
         observation, done = env.reset(seed=seed), False
         rgb = [observation.rgb]
         while not done:

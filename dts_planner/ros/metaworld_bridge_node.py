@@ -4,7 +4,8 @@ Publishes the camera (`image` rgb8, `depth` 32FC1 m, `camera_info`), what the fl
 needs besides (`object_mask` mono8, `hand_position`, `camera_pose` in the world frame), the task's
 `instruction` (latched) and `episode_status`; executes `actions` (dts_msgs/ActionChunk) one row
 per step at `sim.rate_hz`; resets on success or timeout. The MuJoCo environment lives on one
-dedicated thread.
+dedicated thread. Depth and the object mask are rendered and published only while someone
+subscribes to either (the goal-servo predictor reads colour only): half the rendering.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class MetaWorldBridgeNode(Node):
                 self._publish_observation(new_state=False)   # the same state, a fresh stamp
             return False
         self._next_step = max(self._next_step + 1.0 / self._param("rate_hz"), now)
+        self._env.depth_views = self._depth_wanted()
         result = self._env.step(np.zeros(_ACTION_DIM) if action is None else action)
         self._obs = result.observation
         steps, max_steps = self._env.steps, self._param("max_steps")
@@ -186,6 +188,7 @@ class MetaWorldBridgeNode(Node):
     def _reset(self, reason: int) -> None:
         """Start the next episode: reset the env, announce the instruction, publish the camera."""
         episode = len(self.results)
+        self._env.depth_views = self._depth_wanted()
         self._obs = self._env.reset(seed=self._param("seed") + episode)
         header = self._header(_WORLD_FRAME)
         with self._lock:
@@ -199,6 +202,10 @@ class MetaWorldBridgeNode(Node):
         self._publish_observation()
         self._status.reset_reason = EpisodeStatus.RESET_NONE   # announced once
 
+    def _depth_wanted(self) -> bool:
+        """Whether anyone subscribes to depth or object_mask (rendered in a second pass)."""
+        return any(self._pubs[name].get_subscription_count() for name in ("depth", "object_mask"))
+
     def _header(self, frame_id: str) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
 
@@ -208,6 +215,9 @@ class MetaWorldBridgeNode(Node):
         Lockstep: for a new state (after a step or reset), chunks computed from earlier
         observations are refused from now on (they come from a state the robot has left).
         """
+        if self._obs.depth is None and self._depth_wanted():   # a subscriber came: render
+            self._env.depth_views = True                        # the same state with depth
+            self._obs = self._env.observe()
         obs = self._obs
         camera = self._header(self._param("frame_id"))
         if new_state and self._param("wait_for_actions"):
@@ -216,8 +226,9 @@ class MetaWorldBridgeNode(Node):
         world = Header(stamp=camera.stamp, frame_id=_WORLD_FRAME)
         height, width = obs.rgb.shape[:2]
         self._pubs["camera_info"].publish(camera_info(obs.intrinsics, height, width, camera))
-        self._pubs["depth"].publish(depth_to_image(obs.depth, camera))
-        self._pubs["object_mask"].publish(mask_to_image(obs.object_mask, camera))
+        if obs.depth is not None:
+            self._pubs["depth"].publish(depth_to_image(obs.depth, camera))
+            self._pubs["object_mask"].publish(mask_to_image(obs.object_mask, camera))
         hand = PointStamped(header=world)
         hand.point.x, hand.point.y, hand.point.z = (float(v) for v in obs.hand_pos)
         self._pubs["hand_position"].publish(hand)

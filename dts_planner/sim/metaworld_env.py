@@ -25,9 +25,10 @@ class Observation:
     """What the robot sees and knows at one step (image rows top to bottom, upright)."""
 
     rgb: np.ndarray           # (H, W, 3) uint8
-    depth: np.ndarray         # (H, W) float32, metres along the optical axis
-    segmentation: np.ndarray  # (H, W) int32 MuJoCo geom id, -1 for background
-    object_mask: np.ndarray   # (H, W) bool, pixels of the task's manipulated object
+    # depth, segmentation, object_mask: None from an env with depth_views off (colour only)
+    depth: np.ndarray | None         # (H, W) float32, metres along the optical axis
+    segmentation: np.ndarray | None  # (H, W) int32 MuJoCo geom id, -1 for background
+    object_mask: np.ndarray | None   # (H, W) bool, pixels of the task's manipulated object
     hand_pos: np.ndarray      # (3,) float64 gripper (TCP) position in the world, metres
     state: np.ndarray         # (39,) float64 Meta-World observation vector
     intrinsics: np.ndarray    # (3, 3) K, OpenCV pixel convention (centre of pixel 0 at 0)
@@ -49,9 +50,15 @@ class MetaWorldEnv:
     """One Meta-World v3 task seen through one camera; ``close()`` (or ``with``) frees GL."""
 
     def __init__(self, task: str, camera: str = "corner", seed: int = 0, resolution: int = 64,
-                 max_steps: int = 500) -> None:
-        """Build the task variation for ``seed`` rendered at resolution x resolution pixels."""
+                 max_steps: int = 500, depth_views: bool = True) -> None:
+        """Build the task variation for ``seed`` rendered at resolution x resolution pixels.
+
+        ``depth_views`` (an attribute, may change between steps): render depth, segmentation
+        and the object mask; off, observations have colour only (one render pass: about half
+        the rendering time) and None there.
+        """
         self.task = env_name(task)
+        self.depth_views = depth_views
         self.instruction = instruction_for(task)
         self.camera = camera
         self.resolution = resolution
@@ -71,26 +78,27 @@ class MetaWorldEnv:
         self._steps = 0
         self._success = False
         self._done = True
+        self._state: np.ndarray | None = None    # Meta-World's latest state vector (39,)
 
     def reset(self, seed: int | None = None) -> Observation:
         """Start an episode (a new task variation if ``seed`` is given) and observe it."""
         if seed is not None:
             self.seed = seed
             self.sim.set_task(task_variation(self.task, seed))
-        state, _ = self.sim.reset()
+        self._state, _ = self.sim.reset()
         self._steps, self._success, self._done = 0, False, False
-        return self._observe(state)
+        return self.observe()
 
     def step(self, action: np.ndarray) -> StepResult:
         """Apply an action (4,) in [-1, 1]: hand xyz displacement and gripper effort."""
         if self._done:
             raise RuntimeError("episode is over (or not started): call reset()")
         action = np.clip(np.asarray(action, dtype=np.float32).reshape(4), -1.0, 1.0)
-        state, reward, _, truncated, info = self.sim.step(action)
+        self._state, reward, _, truncated, info = self.sim.step(action)
         self._steps += 1
         self._success = self._success or bool(info.get("success", 0.0))
         self._done = self._success or truncated or self._steps >= self.max_steps
-        return StepResult(self._observe(state), float(reward), self._success, self._done, info)
+        return StepResult(self.observe(), float(reward), self._success, self._done, info)
 
     def expert_action(self, observation: Observation) -> np.ndarray:
         """Meta-World's scripted expert action (4,) float32 for an observation."""
@@ -110,16 +118,22 @@ class MetaWorldEnv:
         """Steps taken in the current episode."""
         return self._steps
 
-    def _observe(self, state: np.ndarray) -> Observation:
-        """Render the camera and package the observation."""
+    def observe(self) -> Observation:
+        """Render the camera at the current state (as reset or the last step left it).
+
+        Observing again renders again: e.g. with depth views after turning them on.
+        """
         if self._renderer is None:
             raise RuntimeError("MetaWorldEnv used after close()")
-        data = self.sim.data
+        if self._state is None:
+            raise RuntimeError("nothing to observe before the first reset()")
+        state, data = self._state, self.sim.data
         turned = is_upside_down(data, self._camera_id)
-        frame = self._renderer.render(data, self._camera_id, turned)
+        frame = self._renderer.render(data, self._camera_id, turned, self.depth_views)
         return Observation(
             rgb=frame.rgb, depth=frame.depth, segmentation=frame.segmentation,
-            object_mask=np.isin(frame.segmentation, self._object_geoms),
+            object_mask=None if frame.segmentation is None else np.isin(
+                frame.segmentation, self._object_geoms),
             hand_pos=np.array(state[:3], dtype=np.float64),
             state=np.array(state, dtype=np.float64),
             intrinsics=intrinsics(self.sim.model, self._camera_id, self.resolution,

@@ -1,8 +1,9 @@
 """Offscreen MuJoCo renderer giving RGB, metric depth and geom segmentation of one camera.
 
 Two passes per frame: a normal colour pass, then a segmentation pass whose depth buffer gives
-the depth map (geometry is identical in both). The fast recipe (no shadows, no reflections, no
-multisampling) is applied to the model first: about 10 ms a pass at 64x64 on a CPU. All
+the depth map (geometry is identical in both); colour alone takes the first pass only. The fast
+recipe (no shadows, no reflections, no multisampling) is applied to the model first: about
+10 ms a pass at 64x64 on a CPU. All
 renderers of a process draw in one shared GL context (`gl_backend.SharedGLContext`), each into
 its own MuJoCo offscreen framebuffer: a renderer after the first is ready in about 0.1 s instead
 of 0.3 s, and may be used from any thread.
@@ -24,9 +25,10 @@ from dts_planner.sim.gl_backend import SharedGLContext
 class RenderedFrame:
     """One camera's images, rows top to bottom as seen through the (possibly turned) camera."""
 
-    rgb: np.ndarray           # (H, W, 3) uint8
-    depth: np.ndarray         # (H, W) float32, metres along the optical axis
-    segmentation: np.ndarray  # (H, W) int32, geom id per pixel, -1 where no geom
+    rgb: np.ndarray                   # (H, W, 3) uint8
+    depth: np.ndarray | None          # (H, W) float32, metres along the optical axis
+    segmentation: np.ndarray | None   # (H, W) int32, geom id per pixel, -1 where no geom
+    # depth and segmentation: None when rendered without them (colour only)
 
 
 _LIVE_RENDERERS: weakref.WeakSet[SceneRenderer] = weakref.WeakSet()
@@ -82,8 +84,12 @@ class SceneRenderer:
         atexit.unregister(_close_live_renderers)
         atexit.register(_close_live_renderers)
 
-    def render(self, data: mujoco.MjData, camera_id: int, turned: bool = False) -> RenderedFrame:
-        """Render one camera; ``turned`` rotates the images by 180° (upside-down cameras)."""
+    def render(self, data: mujoco.MjData, camera_id: int, turned: bool = False,
+               depth: bool = True) -> RenderedFrame:
+        """Render one camera; ``turned`` rotates the images by 180° (upside-down cameras).
+
+        ``depth`` False: colour only (one pass, about half the time); no depth, no segmentation.
+        """
         if self._context is None:
             raise RuntimeError("SceneRenderer.render called after close()")
         self._camera.fixedcamid = camera_id
@@ -97,10 +103,13 @@ class SceneRenderer:
             # Bind this renderer's framebuffer: another renderer may have drawn since.
             mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
             self._draw(segment=False, rgb=rgb)
-            self._draw(segment=True, rgb=ids, depth=zbuffer)
+            if depth:
+                self._draw(segment=True, rgb=ids, depth=zbuffer)
         # OpenGL rows run bottom to top: flip vertically, and also horizontally when turned.
         rows = slice(None, None, -1) if not turned else slice(None)
         cols = slice(None, None, -1) if turned else slice(None)
+        if not depth:
+            return RenderedFrame(np.ascontiguousarray(rgb[rows, cols]), None, None)
         return RenderedFrame(rgb=np.ascontiguousarray(rgb[rows, cols]),
                              depth=zbuffer_to_metres(zbuffer[rows, cols], self._near, self._far),
                              segmentation=self._geom_ids(ids[rows, cols]))
