@@ -21,7 +21,7 @@ from dts_planner.planning.factory import build_planner
 from dts_planner.predictors import DEFAULT_KIND
 
 TINY_VIDEO = VideoModelConfig(
-    image_size=(32, 32), num_frames=3,
+    image_size=(16, 16), num_frames=3,
     unet=UNetConfig(model_channels=32, num_res_blocks=1, channel_mult=(1, 1),
                     attention_resolutions=(), dims=2, task_token_channels=384),
     text_encoder="minilm")

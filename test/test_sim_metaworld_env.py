@@ -77,7 +77,7 @@ def test_segmentation_ids_are_geom_ids():
 
 
 def test_expert_solves_reach_and_episode_ends():
-    with MetaWorldEnv("reach", camera="corner2", seed=5) as env:
+    with MetaWorldEnv("reach", camera="corner2", seed=5, depth_views=False) as env:
         obs = env.reset()
         for _ in range(env.max_steps):
             result = env.step(env.expert_action(obs))
