@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -19,6 +20,7 @@ import torch
 
 from dts_planner.ros.planner_node import PlannerNode
 from dts_planner.ros.qos import latched_qos, make_qos
+from dts_planner.ros.spin import autostart, cancel_transitions, StopRequest
 
 RELIABLE = make_qos("reliable", 10)
 
@@ -247,6 +249,26 @@ def test_deactivate_cancels_the_plan_in_flight(ros) -> None:
     assert time.monotonic() - started < 2.0
     assert ros.wait_for(lambda: PlanDiagnostics.CANCELLED in probe.statuses(), 5.0)
     assert not probe.plans and planner.health.counts()["plans_cancelled"] == 1
+
+
+def test_a_stop_during_the_warm_up_cancels_it(ros) -> None:
+    """A stop request (SIGINT, SIGTERM under run_nodes) ends the start-up's warm-up plans."""
+    planner = ros.add_node(PlannerNode(
+        context=ros.context, namespace="/p9", parameter_overrides=overrides(
+            {**TINY_PLANNER, "sampler": "ddpm", "warmup_runs": 10})))   # 1,000 model calls
+    stop = StopRequest(lambda: cancel_transitions([planner]))
+    try:
+        started: list[bool] = []
+        thread = threading.Thread(target=lambda: started.append(autostart(planner)))
+        thread.start()
+        assert ros.wait_for(lambda: planner.video_planner is not None, 10.0)   # warming up
+        asked = time.monotonic()
+        stop.request()
+        thread.join(10.0)
+        assert started == [False] and time.monotonic() - asked < 1.0
+    finally:
+        stop.restore()
+    assert planner.video_planner is None and "cancelled" in planner._note
 
 
 def test_diagnostics_and_lazy_debug_image(ros) -> None:

@@ -149,6 +149,11 @@ class PlannerNode(WorkerLifecycleNode):
         values = parameters.current(self, planner_parameters.PLANNER_PARAMS)
         try:
             loaded, warm = compute_thread().call(self._load_model, values)
+        except SamplingCancelled:
+            self.release()
+            self._note = "activation cancelled: the node is stopping"
+            self.get_logger().info(f"activate: {self._note}")
+            return TransitionCallbackReturn.FAILURE
         except Exception as error:  # noqa: BLE001 - any load failure is a failed transition
             self.release()
             self._error = f"model load failed: {error}"
@@ -194,7 +199,7 @@ class PlannerNode(WorkerLifecycleNode):
         blank = np.zeros((*self._planner.model.config.image_size, 3), np.uint8)
         for _ in range(values["warmup_runs"]):
             with compute_precision(self._device, self._dtype):
-                self._planner.plan(blank, "warm up", seed=0)
+                self._planner.plan(blank, "warm up", seed=0, callback=self._cancel_hook)
         return loaded, time.perf_counter() - start - loaded
 
     @property
@@ -420,6 +425,11 @@ class PlannerNode(WorkerLifecycleNode):
     def _stop_hook(self, _step: Any) -> None:
         """Sampler callback: raise SamplingCancelled once the worker is asked to stop."""
         if self.stopping:
+            raise SamplingCancelled("the planner node is stopping")
+
+    def _cancel_hook(self, _step: Any) -> None:
+        """Warm-up sampler callback: raise SamplingCancelled once the process stops."""
+        if self.cancelled:
             raise SamplingCancelled("the planner node is stopping")
 
     def _reject(self, report: PlanDiagnostics, status: int, message: str) -> bool:

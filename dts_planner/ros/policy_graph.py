@@ -37,7 +37,8 @@ from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.image_conversion import image_to_rgb
 from dts_planner.ros.metaworld_bridge_node import MetaWorldBridgeNode
 from dts_planner.ros.planner_node import PlannerNode
-from dts_planner.ros.spin import autostart, shutdown, SPIN_PERIOD_S, StopRequest
+from dts_planner.ros.spin import (
+    autostart, cancel_transitions, shutdown, SPIN_PERIOD_S, StopRequest)
 from dts_planner.ros.stamps import stamp_ns
 from dts_planner.ros.worker import LatestSlot
 
@@ -138,9 +139,9 @@ class PolicyGraph:
         self.context = Context()
         rclpy.init(context=self.context, args=["--ros-args", "--params-file", params_file],
                    signal_handler_options=SignalHandlerOptions.NO)
-        self.stop = StopRequest()
-        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: list[Node] = []
+        self.stop = StopRequest(lambda: cancel_transitions(self.nodes))
+        self.executor = SingleThreadedExecutor(context=self.context)
         self._spinner = threading.Thread(target=self._spin, name="dts-executor", daemon=True)
         self._spinner.start()
         self.planner = self._add(PlannerNode(context=self.context, parameter_overrides=overrides(

@@ -10,7 +10,8 @@ core in this rclpy release.
 Signals: rclpy's own handlers are off; SIGINT and SIGTERM only request a stop (a second Ctrl-C,
 as `ros2 launch` delivers it, changes nothing), the loop ends within 0.1 s, the nodes stop their
 workers (a plan in flight is cancelled between two model calls) and are destroyed, and the
-process exits with code 0 and no traceback.
+process exits with code 0 and no traceback. A stop during the start-up transitions cancels them
+too (the planner's warm-up plans end between two model calls).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from dts_planner.ros.compute import compute_thread
 from dts_planner.ros.parameters import PACKAGE, ParameterError
+from dts_planner.ros.worker_node import WorkerLifecycleNode
 
 SPIN_PERIOD_S = 0.1
 """Longest wait of the executor loop before it looks at the stop request again."""
@@ -41,25 +43,27 @@ class StopRequest:
     """SIGINT and SIGTERM set `event` (no KeyboardInterrupt); `restore` puts the old handlers back.
 
     Handlers can only be installed from the main thread; elsewhere the request is only set by
-    `request()`.
+    `request()`. Each request also calls `on_request` (e.g. cancel the nodes' transitions).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, on_request: Callable[[], None] = lambda: None) -> None:
         """Install the handlers (main thread only)."""
         self.event = threading.Event()
+        self._on_request = on_request
         self._previous: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():
             for number in self.SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
-        self.event.set()
+        self.request()
 
     def request(self) -> None:
         """Ask for a stop (as a signal would)."""
         self.event.set()
+        self._on_request()
 
     @property
     def requested(self) -> bool:
@@ -73,8 +77,19 @@ class StopRequest:
         self._previous = {}
 
 
+def cancel_transitions(nodes: Iterable[Node]) -> None:
+    """Cancel the start-up transitions in progress of our lifecycle nodes (the process stops)."""
+    for node in nodes:
+        if isinstance(node, WorkerLifecycleNode):
+            node.cancel()
+
+
 def autostart(node: LifecycleNode) -> bool:
-    """Configure then activate `node`; False (after the node logged why) if a step failed."""
+    """Configure then activate `node`; False (after the node logged why) if a step failed.
+
+    A transition cancelled because the process stops (`WorkerLifecycleNode.cancel`) fails
+    without an error.
+    """
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
         node.get_logger().error(
             "configure failed: the node stays unconfigured. Fix the parameter named above and "
@@ -82,7 +97,9 @@ def autostart(node: LifecycleNode) -> bool:
             "runtime parameter: ros2 param set, then ros2 lifecycle set <node> configure")
         return False
     if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-        node.get_logger().error("activate failed; the node stays inactive (see the error above)")
+        if not (isinstance(node, WorkerLifecycleNode) and node.cancelled):
+            node.get_logger().error(
+                "activate failed; the node stays inactive (see the error above)")
         return False
     return True
 
@@ -121,9 +138,9 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]],
     push a stop past the 2 s a launch system allows, and has nothing left to release.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = StopRequest()
-    executor = SingleThreadedExecutor()
     nodes: Sequence[Node] = ()
+    stop = StopRequest(lambda: cancel_transitions(nodes))
+    executor = SingleThreadedExecutor()
     code = 0
     try:
         nodes = make_nodes()

@@ -8,6 +8,7 @@ shutdown and `destroy_node` (in that order: worker, inputs, loaded state, output
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterable
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -39,6 +40,7 @@ class WorkerLifecycleNode(LifecycleNode):
         self._worker: Worker | None = None
         self._inputs: list[Any] = []    # subscriptions, services and timers made on activate
         self._outputs: list[Any] = []   # lifecycle publishers made on configure
+        self._cancelled = threading.Event()
         super().__init__(node_name, **kwargs)
         parameters.declare(self, specs)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -70,6 +72,15 @@ class WorkerLifecycleNode(LifecycleNode):
         self._worker = Worker(f"{self.get_name()}-worker", step, self._on_worker_error,
                               self.context.ok)
         self._worker.start()
+
+    def cancel(self) -> None:
+        """Tell the node its process stops: a transition in progress (a warm-up) ends early."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` was called: a long transition should stop (and fail quietly)."""
+        return self._cancelled.is_set()
 
     @property
     def stopping(self) -> bool:
