@@ -7,13 +7,12 @@ the policy what to do: request a plan from the planner (`request_plan` service, 
 observation's stamp and the plan's noise seed; nothing is published until that plan arrives,
 as the evaluation's world waits for its plan; a request the planner refused, whose plan failed
 there (`plan_diagnostics`) or that got no plan within `predictor.plan_timeout_s` is sent
-again) or publish an ActionChunk stamped with the
-observation's acquisition time. Episodes start (`predictor.episode_source`) on a simulator
-reset (`episode_status`, with the episode's seed; an observation is used once the status of its
-step arrived, so no observation of a new episode is acted on with the old episode's plan) or,
-on a real robot, when the instruction text changes. Predictor model calls
-run on the process's compute thread. Mobile bases (`predictor.mode: navigation`) also get
-`cmd_vel`, paced by a timer.
+again) or publish an ActionChunk stamped with the observation's acquisition time. Episodes
+start (`predictor.episode_source`) on a simulator reset (`episode_status`, with the episode's
+seed; an observation is used once the status of its step arrived, so no observation of a new
+episode is acted on with the old episode's plan) or, on a real robot, when the instruction
+text changes. Predictor model calls run on the process's compute thread. Mobile bases
+(`predictor.mode: navigation`) also get `cmd_vel`, paced by a timer.
 """
 
 from __future__ import annotations
